@@ -1,0 +1,61 @@
+"""channels: differentiable channel models for communication simulation, in PyTorch.
+
+Standalone: imports nothing from ``semcomm``. Conventions (SNR = Es/N0 per complex symbol,
+``E|x|^2 = 1``, noise ``CN(0, N0)``, LLR sign) are defined once in :mod:`channels.conventions`.
+
+Example::
+
+    import torch, channels
+    ch = channels.get("rayleigh-block")
+    x = channels.normalize_power(torch.randn(8, 256, dtype=torch.complex64))
+    out = ch(x, snr_db=10.0, generator=torch.Generator().manual_seed(0))
+    eq = channels.equalize(out, "zf")          # eq.x_hat, eq.noise_var
+"""
+
+from channels.capacity import (
+    awgn_capacity,
+    ergodic_capacity,
+    outage_probability,
+    rayleigh_ergodic_capacity,
+    rayleigh_outage_probability,
+)
+from channels.conventions import (
+    average_power,
+    ebno_db_to_esno_db,
+    esno_db_to_ebno_db,
+    noise_var_to_snr_db,
+    normalize_power,
+    snr_db_to_noise_var,
+)
+from channels.flat import AWGN, ChannelOutput, FlatChannel, RayleighBlock, RayleighFast, Rician
+from channels.receiver import CSI_MODES, Equalized, equalize, no_csi, receive
+from channels.registry import CHANNELS, get, names, register
+
+__all__ = [
+    "AWGN",
+    "CHANNELS",
+    "CSI_MODES",
+    "ChannelOutput",
+    "Equalized",
+    "FlatChannel",
+    "RayleighBlock",
+    "RayleighFast",
+    "Rician",
+    "average_power",
+    "awgn_capacity",
+    "ebno_db_to_esno_db",
+    "equalize",
+    "ergodic_capacity",
+    "esno_db_to_ebno_db",
+    "get",
+    "names",
+    "no_csi",
+    "noise_var_to_snr_db",
+    "normalize_power",
+    "outage_probability",
+    "rayleigh_ergodic_capacity",
+    "rayleigh_outage_probability",
+    "receive",
+    "register",
+    "snr_db_to_noise_var",
+]

@@ -1,0 +1,3 @@
+from semcomm.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""Regenerate the embedded samples from a full copy of the datasets.
+
+Usage: ``python -m semcomm.data.make_sample --root /path/to/datasets``
+
+The output is byte-for-byte reproducible: the archives are written like
+:func:`numpy.savez_compressed` but with fixed zip timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from semcomm.data import load_dataset
+from semcomm.data.download import atomic_output
+from semcomm.data.sample import SAMPLE_SIZES, sample_filename
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as a compressed ``.npz`` with fixed timestamps, atomically.
+
+    Readable by ``np.load(path, allow_pickle=False)``.
+    """
+    with atomic_output(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+        for key, array in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+
+
+def make_sample(name: str, root: str | os.PathLike[str] | None, out_dir: Path) -> Path:
+    """Write the first ``SAMPLE_SIZES[name]`` test images of ``name`` to ``out_dir``."""
+    full = load_dataset(name, root=root, split="test")
+    n = SAMPLE_SIZES[name]
+    path = out_dir / sample_filename(name)
+    write_npz(
+        path,
+        {
+            "images": full.images[:n],
+            "labels": full.labels[:n],
+            "class_names": np.array(full.class_names, dtype=np.str_),
+        },
+    )
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m semcomm.data.make_sample", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--root", help="data root with the full datasets (default: $SEMCOMM_DATA)")
+    parser.add_argument(
+        "--out-dir", type=Path, default=EMBEDDED_DIR, help="output folder (default: the package's)"
+    )
+    args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in SAMPLE_SIZES:
+        path = make_sample(name, args.root, args.out_dir)
+        print(f"{path}: {path.stat().st_size:,} bytes")
+
+
+if __name__ == "__main__":
+    main()

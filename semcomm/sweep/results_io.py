@@ -1,0 +1,155 @@
+"""Results files: provenance (config, seed, versions, git revision) and atomic JSON writes.
+
+Every results file written by semcomm is a JSON object that starts with :func:`provenance`
+and is written with :func:`write_json_atomic`, so an interrupted run never leaves a truncated
+file behind: readers see either the previous complete file or the new one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import semcomm
+
+__all__ = [
+    "ResultsFile",
+    "git_revision",
+    "package_versions",
+    "provenance",
+    "read_json",
+    "replace_atomic",
+    "write_json_atomic",
+]
+
+_VERSIONED = ("torch", "numpy", "scipy", "matplotlib", "sionna-no-rt")
+
+
+def git_revision() -> str:
+    """``git describe``-like revision of the semcomm source tree (``<sha>`` or ``<sha>-dirty``),
+    or ``"unknown"`` when semcomm is not run from a git checkout."""
+    src = Path(semcomm.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape the numbers."""
+    versions = {"python": platform.python_version(), "semcomm": semcomm.__version__}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The header every results file carries: what made these numbers."""
+    return {
+        "semcomm_version": semcomm.__version__,
+        "git_rev": git_revision(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "config": config,
+        "versions": package_versions(),
+    }
+
+
+def replace_atomic(path: str | Path, write: Any, mode: str = "w") -> Path:
+    """Write a file atomically: ``write(f)`` fills a temporary file beside ``path``, which then
+    replaces ``path`` in one ``os.replace`` (readers never see a partial file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Serialise ``obj`` as indented JSON to ``path`` atomically."""
+    return replace_atomic(path, lambda f: json.dump(obj, f, indent=2, allow_nan=True))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a results file; one-line error if it is missing or not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"results file {str(path)!r} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"results file {str(path)!r} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+class ResultsFile:
+    """A resumable results file: provenance header + a list of records, rewritten atomically
+    after every record.
+
+    Opening an existing file whose ``config`` equals this run's resumes it: :meth:`has` tells
+    which points are done. A file made with a different config is refused (one-line error), so
+    a resumed sweep never mixes two experiments.
+
+    Args:
+        path: the JSON file.
+        config: what identifies the experiment (not the SNR grid, which may grow between runs).
+        seed: the run's seed (also part of the identity).
+        key_fields: record fields that identify a point (e.g. ``("channel", "csi", "snr_db")``).
+    """
+
+    def __init__(self, path: str | Path, config: dict[str, Any], seed: int, key_fields: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        self.key_fields = key_fields
+        self.header = provenance(config, seed)
+        self.records: list[dict[str, Any]] = []
+        if self.path.exists():
+            old = read_json(self.path)
+            if not isinstance(old, dict) or "records" not in old:
+                raise ValueError(f"{str(self.path)!r} is not a semcomm results file; choose another --out")
+            same = json.loads(json.dumps(config)) == old.get("config") and seed == old.get("seed")
+            if not same:
+                raise ValueError(
+                    f"{str(self.path)!r} holds results of a different configuration or seed; "
+                    "choose another --out or delete it"
+                )
+            self.records = list(old["records"])
+
+    def _key(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(record[k] for k in self.key_fields)
+
+    def has(self, **key: Any) -> bool:
+        """Whether a record with these key-field values exists."""
+        wanted = tuple(key[k] for k in self.key_fields)
+        return any(self._key(r) == wanted for r in self.records)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Append ``record`` (replacing one with the same key) and rewrite the file atomically."""
+        self.records = [r for r in self.records if self._key(r) != self._key(record)] + [record]
+        self.write()
+
+    def write(self) -> Path:
+        return write_json_atomic(self.path, {**self.header, "records": self.records})
