@@ -20,7 +20,7 @@ import torch
 import channels
 from channels.conventions import esno_db_to_ebno_db
 from semcomm.digital import QAMDemapper, QAMMapper, fading_ber, get_constellation, hard_decisions
-from semcomm.stats import binomial_ci95
+from semcomm.stats import RunningMean, binomial_ci95
 
 __all__ = ["BerConfig", "BerPoint", "simulate_ber_point", "theoretical_ber", "point_generator"]
 
@@ -70,6 +70,16 @@ class BerPoint:
     ber_theory: float | None
 
 
+def _ber_ci95(frame_ber: RunningMean, frames: int) -> tuple[float, float]:
+    """95 % interval of the BER from the spread of per-frame error rates (valid under block
+    fading, where errors inside a frame are correlated). With no error at all, the Wilson
+    upper bound on the frame error rate, which bounds the BER."""
+    if frame_ber.total == 0:
+        return (0.0, binomial_ci95(0, frames)[1])
+    half = frame_ber.ci95_halfwidth()
+    return (max(0.0, frame_ber.mean - half), min(1.0, frame_ber.mean + half))
+
+
 def point_generator(seed: int, snr_db: float) -> torch.Generator:
     """A generator seeded from ``(seed, snr_db)``: the same point always sees the same draws."""
     key = np.random.SeedSequence([seed, int(round(snr_db * 1000)) % (1 << 32)]).generate_state(2, dtype=np.uint64)
@@ -109,6 +119,7 @@ def simulate_ber_point(
     frames_total = math.ceil(config.bits / bits_per_frame)
     frames_per_chunk = max(1, CHUNK_BITS // bits_per_frame)
     errors = 0
+    frame_ber = RunningMean()  # frames are independent; bits inside a fading block are not
     with torch.inference_mode():
         for start in range(0, frames_total, frames_per_chunk):
             frames = min(frames_per_chunk, frames_total - start)
@@ -116,7 +127,9 @@ def simulate_ber_point(
             out = channel(mapper(bits), snr_db, generator=generator)
             rx = channels.receive(out, config.csi)
             decided = hard_decisions(demapper(rx.x_hat, rx.noise_var))
-            errors += int((decided.bool() != bits.bool()).sum())
+            frame_errors = (decided.bool() != bits.bool()).sum(dim=1)
+            errors += int(frame_errors.sum())
+            frame_ber.update(frame_errors / bits_per_frame)
             if progress is not None:
                 progress(frames * bits_per_frame)
     n_bits = frames_total * bits_per_frame
@@ -126,6 +139,6 @@ def simulate_ber_point(
         bits=n_bits,
         errors=errors,
         ber=errors / n_bits,
-        ber_ci95=binomial_ci95(errors, n_bits),
+        ber_ci95=_ber_ci95(frame_ber, frames_total),
         ber_theory=theoretical_ber(config, snr_db, channel),
     )

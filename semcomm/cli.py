@@ -30,6 +30,8 @@ app = typer.Typer(
     help="semcomm: semantic communication simulator (JSCC vs digital links).",
 )
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough for the result tables
+    console.width = 120
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])

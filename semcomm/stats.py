@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["binomial_ci95", "Z95"]
+import torch
+
+__all__ = ["RunningMean", "binomial_ci95", "Z95"]
 
 #: Two-sided 95 % standard-normal quantile.
 Z95 = 1.959963984540054
 
 
 def binomial_ci95(successes: int, trials: int) -> tuple[float, float]:
-    """Wilson score interval (95 %) for a binomial proportion, e.g. a BER from ``errors / bits``.
+    """Wilson score interval (95 %) for a binomial proportion ``successes / trials``.
 
-    Unlike the normal approximation it stays inside [0, 1] and is informative at 0 errors.
+    Unlike the normal approximation it stays inside [0, 1] and is informative at 0 successes.
     """
     if trials <= 0:
         raise ValueError(f"trials must be > 0, got {trials}")
@@ -24,3 +26,37 @@ def binomial_ci95(successes: int, trials: int) -> tuple[float, float]:
     centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
     half = Z95 * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+class RunningMean:
+    """Mean of i.i.d. samples (per-image PSNR, per-frame BER, ...) with a 95 % normal interval,
+    accumulated batch by batch in float64.
+
+    The samples must be independent: for block fading, feed one value per fading block or
+    frame, not one per bit, or the interval comes out too narrow.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+
+    def update(self, values: torch.Tensor) -> None:
+        """Add a batch of samples (any shape; every element is one sample)."""
+        v = values.detach().double().flatten()
+        self.count += v.numel()
+        self.total += float(v.sum())
+        self.total_sq += float(v.square().sum())
+
+    @property
+    def mean(self) -> float:
+        if self.count == 0:
+            raise ValueError("RunningMean has no samples")
+        return self.total / self.count
+
+    def ci95_halfwidth(self) -> float:
+        """``1.96 * s / sqrt(n)`` with the unbiased sample standard deviation ``s`` (nan for n < 2)."""
+        if self.count < 2:
+            return math.nan
+        var = max(0.0, (self.total_sq - self.count * self.mean**2) / (self.count - 1))
+        return Z95 * math.sqrt(var / self.count)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -48,20 +50,24 @@ SPLIT_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """Unpickler whose only globals are those that rebuild a numpy array."""
-
-    _ALLOWED: dict[tuple[str, str], Any] = {
+_PICKLE_GLOBALS: Mapping[tuple[str, str], Any] = MappingProxyType(
+    {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
     }
+)
+"""The only globals a pickle may reference: those that rebuild a numpy array."""
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that resolves no global outside :data:`_PICKLE_GLOBALS`."""
 
     def find_class(self, module: str, name: str) -> Any:
         """Resolve an allowed global, refusing every other one."""
         try:
-            return self._ALLOWED[(module, name)]
+            return _PICKLE_GLOBALS[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
                 f"forbidden global {module}.{name} in pickle: "

@@ -62,11 +62,10 @@ def parse_idx(data: bytes, magic: int, source: str) -> np.ndarray:
     """
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
+    if len(data) >= 4 and (found := int.from_bytes(data[:4], "big")) != magic:
+        raise FormatError(f"{source}: IDX magic number is {found}, expected {magic}")
     if len(data) < header:
         raise FormatError(f"{source}: truncated IDX header ({len(data)} bytes, need {header})")
-    (found,) = struct.unpack_from(">I", data)
-    if found != magic:
-        raise FormatError(f"{source}: IDX magic number is {found}, expected {magic}")
     dims = struct.unpack_from(f">{ndim}I", data, 4)
     size = math.prod(dims)
     if len(data) - header != size:

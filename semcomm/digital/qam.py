@@ -207,6 +207,7 @@ class QAMDemapper(nn.Module):
         i_idx = labels[:, 0 :: self.dims].astype(np.int64) @ (1 << np.arange(k - 1, -1, -1))
         levels = np.empty(1 << k, dtype=np.float32)
         levels[i_idx] = self.constellation.points.real  # same level for every point of a column
+        # The quadrature PAM (odd-position bits, imaginary parts) is the same Gray PAM.
         # Stable sort of each label column: column j lists the PAM indices with bit j = 0
         # (first L/2 rows), then those with bit j = 1. idx0, idx1: [L/2, k].
         order = np.argsort(_binary_labels(k), axis=0, kind="stable").astype(np.int64)
@@ -234,7 +235,11 @@ class QAMDemapper(nn.Module):
             raise ValueError(f"y must be a complex tensor; got dtype {y.dtype}")
         real_dtype = y.real.dtype
         n0 = torch.as_tensor(noise_var, dtype=real_dtype, device=y.device)
-        if torch.broadcast_shapes(n0.shape, y.shape) != y.shape:
+        try:
+            broadcast_ok = torch.broadcast_shapes(n0.shape, y.shape) == y.shape
+        except RuntimeError:
+            broadcast_ok = False
+        if not broadcast_ok:
             raise ValueError(
                 f"noise_var of shape {tuple(n0.shape)} does not broadcast to y of shape {tuple(y.shape)}"
             )

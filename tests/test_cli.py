@@ -1,0 +1,94 @@
+"""The ``semcomm`` command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from semcomm.sweep import parse_count, parse_snr_list
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--snr", "abc"], ["'abc'", "start:stop:step"]),
+        (["--snr", "10:0:2"], ["stop 0 is below start 10"]),
+        (["--modulation", "8psk"], ["'8psk'", "qpsk", "256qam"]),
+        (["--channel", "nope"], ["'nope'", "awgn", "rayleigh-block"]),
+        (["--bits", "-5"], ["'-5'", "positive whole number"]),
+        (["--csi", "psychic"], ["'psychic'", "perfect, none"]),
+        (["--demapper", "guess"], ["'guess'", "app, maxlog"]),
+        (["--channel", "awgn", "--k-factor", "3"], ["--k-factor", "rician"]),
+        (["--channel", "rician", "--k-factor", "-1"], ["k_factor", "-1"]),
+    ],
+)
+def test_bad_input_gives_one_line_error(args: list[str], names: list[str]) -> None:
+    result = run("ber", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    for name in names:
+        assert name in lines[0]
+
+
+def test_ber_job_writes_table_results_and_plot(tmp_path: Path) -> None:
+    out, fig = tmp_path / "ber.json", tmp_path / "ber.png"
+    result = run("ber", "--modulation", "16qam", "--snr", "0:10:5", "--bits", "4e4", "--out", str(out), "--plot", str(fig))
+    assert result.returncode == 0, result.stderr
+    assert "16qam over awgn" in result.stdout and "BER theory" in result.stdout
+    data = json.loads(out.read_text())
+    for key in ("semcomm_version", "git_rev", "created", "seed", "config", "versions", "records"):
+        assert key in data
+    assert data["config"]["modulation"] == "16qam" and data["versions"]["torch"]
+    assert [r["snr_db"] for r in data["records"]] == [0.0, 5.0, 10.0]
+    for r in data["records"]:
+        assert r["ber_ci95"][0] <= r["ber"] <= r["ber_ci95"][1]
+        assert r["ber_theory"] == pytest.approx(r["ber"], rel=0.2)
+    with Image.open(fig) as im:
+        assert im.format == "PNG" and im.size[0] > 400
+
+
+def test_ber_resumes_finished_points(tmp_path: Path) -> None:
+    out = tmp_path / "ber.json"
+    first = run("ber", "--snr", "0,4", "--bits", "2e4", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    before = {r["snr_db"]: r for r in json.loads(out.read_text())["records"]}
+    second = run("ber", "--snr", "0,4,8", "--bits", "2e4", "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    assert "2 of 3 points already done" in second.stderr
+    after = {r["snr_db"]: r for r in json.loads(out.read_text())["records"]}
+    assert sorted(after) == [0.0, 4.0, 8.0]
+    assert after[0.0] == before[0.0] and after[4.0] == before[4.0]
+    # A different experiment may not append to the same file.
+    clash = run("ber", "--snr", "0", "--bits", "3e4", "--out", str(out))
+    assert clash.returncode == 2 and "different configuration" in clash.stderr
+
+
+def test_snr_list_parsing() -> None:
+    assert parse_snr_list("0:20:2") == [float(x) for x in range(0, 21, 2)]
+    assert parse_snr_list("-5:5") == [float(x) for x in range(-5, 6)]
+    assert parse_snr_list("0,5, 10") == [0.0, 5.0, 10.0]
+    assert parse_snr_list("0:1:0.1")[3] == 0.3
+    assert parse_snr_list("0:10:5,7.5,5") == [0.0, 5.0, 10.0, 7.5]
+    for bad in ("", "1:2:3:4", "0:10:0", "x,1", "inf"):
+        with pytest.raises(ValueError) as err:
+            parse_snr_list(bad)
+        assert "\n" not in str(err.value)
+
+
+def test_count_parsing() -> None:
+    assert parse_count("2e6") == 2_000_000
+    assert parse_count("1000") == 1000
+    for bad in ("-5", "0", "1.5", "abc", "nan"):
+        with pytest.raises(ValueError, match="positive whole number"):
+            parse_count(bad, "--bits")
