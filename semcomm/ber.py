@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 import channels
 from channels.conventions import esno_db_to_ebno_db
 from semcomm.digital import QAMDemapper, QAMMapper, fading_ber, get_constellation, hard_decisions
 from semcomm.stats import RunningMean, binomial_ci95
+from semcomm.sweep.seeding import point_generator
 
-__all__ = ["BerConfig", "BerPoint", "simulate_ber_point", "theoretical_ber", "point_generator"]
+__all__ = ["BerConfig", "BerPoint", "simulate_ber_point", "theoretical_ber"]
 
 #: Bits pushed through the link per vectorised step (bounded memory for 256-QAM "app").
 CHUNK_BITS = 1 << 20
@@ -78,12 +78,6 @@ def _ber_ci95(frame_ber: RunningMean, frames: int) -> tuple[float, float]:
         return (0.0, binomial_ci95(0, frames)[1])
     half = frame_ber.ci95_halfwidth()
     return (max(0.0, frame_ber.mean - half), min(1.0, frame_ber.mean + half))
-
-
-def point_generator(seed: int, snr_db: float) -> torch.Generator:
-    """A generator seeded from ``(seed, snr_db)``: the same point always sees the same draws."""
-    key = np.random.SeedSequence([seed, int(round(snr_db * 1000)) % (1 << 32)]).generate_state(2, dtype=np.uint64)
-    return torch.Generator().manual_seed(int(key[0] >> np.uint64(1)))
 
 
 def theoretical_ber(config: BerConfig, snr_db: float, channel: channels.FlatChannel) -> float | None:

@@ -6,22 +6,38 @@ line on stderr, ``error: <what is wrong and what is allowed>``, and exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import sys
+from fractions import Fraction
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 import channels
 from semcomm.ber import BerConfig, BerPoint, simulate_ber_point
+from semcomm.data import DatasetError, ImageDataset, images_root, load_images
 from semcomm.digital import get_constellation
-from semcomm.plot import plot_ber
-from semcomm.sweep import ResultsFile, parse_count, parse_snr_list
+from semcomm.methods import Method, resolve_method
+from semcomm.plot import plot_ber, plot_sweep, ratio_label
+from semcomm.sweep import KEY_FIELDS, ResultsFile, parse_count, parse_snr_list, pending_points, run_sweep, sweep_points
+from semcomm.sweep.results_io import read_json
+from semcomm.train import TrainConfig, validate
+from semcomm.train import train as train_model
 
 app = typer.Typer(
     add_completion=False,
@@ -43,13 +59,14 @@ def _root() -> None:
 
 
 def one_line_errors(fn: F) -> F:
-    """Turn a ``ValueError`` raised for bad user input into ``error: ...`` on stderr, exit 2."""
+    """Turn a ``ValueError`` raised for bad user input, or a dataset that cannot be loaded
+    (:class:`~semcomm.data.DatasetError`), into ``error: ...`` on stderr, exit 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ValueError as err:
+        except (ValueError, DatasetError) as err:
             print(f"error: {err}", file=sys.stderr)
             raise typer.Exit(code=2) from None
 
@@ -69,20 +86,25 @@ def progress_bar() -> Progress:
     )
 
 
+#: Channels that take ``--k-factor`` and ``--block-len``.
+_K_FACTOR_CHANNELS = ("rician",)
+_BLOCK_LEN_CHANNELS = ("rayleigh-block", "rician")
+
+
 def _channel_kwargs(channel: str, k_factor: str | None, block_len: str | None) -> dict[str, Any]:
     if channel not in channels.CHANNELS:
         raise ValueError(f"unknown channel {channel!r}; choose one of: {', '.join(channels.names())}")
     kwargs: dict[str, Any] = {}
     if k_factor is not None:
-        if channel != "rician":
+        if channel not in _K_FACTOR_CHANNELS:
             raise ValueError(f"--k-factor applies to the rician channel only, not {channel!r}")
         try:
             kwargs["k_factor"] = float(k_factor)
         except ValueError:
             raise ValueError(f"bad --k-factor {k_factor!r}: expected a number >= 0 (linear K)") from None
     if block_len is not None:
-        if channel not in ("rayleigh-block", "rician"):
-            raise ValueError(f"--block-len applies to rayleigh-block and rician, not {channel!r}")
+        if channel not in _BLOCK_LEN_CHANNELS:
+            raise ValueError(f"--block-len applies to {' and '.join(_BLOCK_LEN_CHANNELS)}, not {channel!r}")
         kwargs["block_len"] = parse_count(block_len, "--block-len")
     channels.get(channel, **kwargs)  # validates the options now, before any work
     return kwargs
@@ -90,7 +112,7 @@ def _channel_kwargs(channel: str, k_factor: str | None, block_len: str | None) -
 
 def _ber_table(config: BerConfig, points: list[BerPoint]) -> Table:
     table = Table(title=f"Uncoded BER: {config.modulation} over {config.channel}, CSI {config.csi}")
-    for col in ("Es/N0 [dB]", "Eb/N0 [dB]", "bits", "errors", "BER sim", "95 % CI", "BER theory", "sim/theory"):
+    for col in (r"Es/N0 \[dB]", r"Eb/N0 \[dB]", "bits", "errors", "BER sim", "95 % CI", "BER theory", "sim/theory"):
         table.add_column(col, justify="right")
     for p in points:
         theory = "-" if p.ber_theory is None else f"{p.ber_theory:.3e}"
@@ -157,6 +179,257 @@ def ber(
         console.print(f"figure: {plot}")
     if out is not None:
         console.print(f"results: {out}")
+
+
+def _names(text: str) -> list[str]:
+    """A comma list of names, stripped, duplicates removed (``"awgn, rician"``)."""
+    return list(dict.fromkeys(t.strip() for t in text.split(",")))
+
+
+def _sweep_channel_kwargs(names: list[str], k_factor: str | None, block_len: str | None) -> dict[str, dict[str, Any]]:
+    """Options per channel of a sweep: ``--k-factor`` goes to rician, ``--block-len`` to the
+    block-fading channels; an option that no swept channel takes is an error."""
+    options = (("--k-factor", k_factor, _K_FACTOR_CHANNELS), ("--block-len", block_len, _BLOCK_LEN_CHANNELS))
+    for option, value, takers in options:
+        if value is not None and not set(names) & set(takers):
+            swept = ",".join(names)
+            raise ValueError(f"{option} applies to {' and '.join(takers)}, none of which is in --channel {swept}")
+    return {
+        name: _channel_kwargs(
+            name, k_factor if name in _K_FACTOR_CHANNELS else None, block_len if name in _BLOCK_LEN_CHANNELS else None
+        )
+        for name in names
+    }
+
+
+def _first_images(images: ImageDataset, n: int | None) -> ImageDataset:
+    """The first ``n`` images (all of them for None)."""
+    if n is None:
+        return images
+    if n > len(images):
+        raise ValueError(f"--n-images {n} exceeds the {len(images)} images available")
+    return dataclasses.replace(images, images=images.images[:n], labels=images.labels[:n])
+
+
+def _sweep_table(records: list[dict[str, Any]]) -> Table:
+    methods = ", ".join(dict.fromkeys(f"{r['method']} on {r['dataset']}" for r in records))
+    table = Table(title=f"Sweep: {methods}")
+    # "\[" is a literal "[" in rich markup.
+    for col in ("channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy"):
+        table.add_column(col, justify="right")
+    for r in records:
+        accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
+        table.add_row(
+            r["channel"], r["csi"], f"{r['snr_db']:g}", str(r["layer"]), ratio_label(r["ratio"]),
+            f"{r['psnr']:.2f} ± {r['psnr_ci95']:.2f}", f"{r['ssim']:.4f}", accuracy,
+        )
+    return table
+
+
+@app.command()
+@one_line_errors
+def sweep(
+    source: Annotated[str, typer.Argument(help="a run directory, a pretrained model name, or a method: analog")],
+    channel: Annotated[str, typer.Option(help="comma list of: awgn, rayleigh-block, rayleigh-fast, rician")] = "awgn",
+    csi: Annotated[str, typer.Option(help="comma list of receiver CSI modes: perfect, none")] = "perfect",
+    snr: Annotated[str, typer.Option(help="Es/N0 in dB: start:stop:step (stop included) or a comma list")] = "-5:25:2.5",
+    out: Annotated[Path, typer.Option(help="results JSON (resumes if it exists)")] = Path("results.json"),
+    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for a source that does not name one")] = None,
+    data_root: Annotated[
+        Optional[str],
+        typer.Option(help="data root with the full test set, or 'embedded' (default: $SEMCOMM_DATA, else embedded)"),
+    ] = None,
+    batch_size: Annotated[str, typer.Option(help="images per batch")] = "256",
+    seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
+    n_images: Annotated[Optional[str], typer.Option(help="evaluate on the first N test images only")] = None,
+    block_len: Annotated[Optional[str], typer.Option(help="symbols per fading block (default: one per image)")] = None,
+    k_factor: Annotated[Optional[str], typer.Option(help="Rician K-factor, linear")] = None,
+) -> None:
+    """Evaluate every layer of a method (PSNR, SSIM, accuracy) over a grid of channels, CSI modes and SNRs."""
+    snrs = parse_snr_list(snr)
+    channel_names, csi_modes = _names(channel), _names(csi)
+    sweep_points(channel_names, csi_modes, snrs)  # validates the grid before any work
+    channel_kwargs = _sweep_channel_kwargs(channel_names, k_factor, block_len)
+    batch = parse_count(batch_size, "--batch-size")
+    n = None if n_images is None else parse_count(n_images, "--n-images")
+    method = resolve_method(source, dataset)
+    images = _first_images(load_images(method.dataset, data_root, "test"), n)
+    root = images_root(data_root)
+    where = "the embedded sample" if root is None else str(root)
+    err_console.print(f"images: {len(images)} {images.name} test images from {where}")
+    records = _sweep_to_file(method, images, source, root is None, channel_names, csi_modes, snrs, out,
+                             seed, batch, channel_kwargs)
+    console.print(_sweep_table(records))
+    console.print(f"results: {out}")
+
+
+def _sweep_to_file(
+    method: Method, images: ImageDataset, source: str, embedded: bool, channel_names: list[str],
+    csi_modes: list[str], snrs: list[float], out: Path, seed: int, batch: int,
+    channel_kwargs: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Run (or resume) a sweep into the results file ``out`` with a progress bar; return its records."""
+    config = {
+        "source": source,
+        "method": method.name,
+        "dataset": images.name,
+        "images": "embedded" if embedded else "full",
+        "n_images": len(images),
+        "batch_size": batch,
+        "channel_kwargs": channel_kwargs,
+    }
+    points = sweep_points(channel_names, csi_modes, snrs)
+    results = ResultsFile(out, config, seed, key_fields=KEY_FIELDS)
+    todo = pending_points(results, method, images.name, points)
+    if len(todo) < len(points):
+        err_console.print(f"resuming {out}: {len(points) - len(todo)} of {len(points)} points already done")
+    with progress_bar() as bar:
+        task = bar.add_task(f"sweep {method.name}", total=len(todo) * len(images))
+        return run_sweep(
+            method, images, channel_names, csi_modes, snrs, results, batch_size=batch, seed=seed,
+            progress=lambda n: bar.advance(task, n), channel_kwargs=channel_kwargs,
+        )
+
+
+@app.command("plot")
+@one_line_errors
+def plot_results(
+    results: Annotated[list[Path], typer.Argument(help="results files of semcomm sweep (several are drawn together)")],
+    out: Annotated[Path, typer.Option(help="figure file (png, pdf, svg)")] = Path("fig.png"),
+) -> None:
+    """PSNR-vs-SNR and accuracy-vs-SNR panels from sweep results files."""
+    records: list[dict[str, Any]] = []
+    for path in results:
+        data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+            raise ValueError(f"{str(path)!r} is not a semcomm results file")
+        records.extend(data["records"])
+    plot_sweep({"records": records}, out)
+    console.print(f"figure: {out}")
+
+
+def _parse_ratios(text: str, layers: int) -> tuple[float, ...]:
+    """``"1/18,1/18,1/18"`` (or one value for every layer) -> per-layer bandwidth ratios."""
+    if layers < 1:
+        raise ValueError(f"bad --layers {layers}: a model needs at least 1 layer")
+    ratios = []
+    for item in text.split(","):
+        try:
+            value = float(Fraction(item.strip()))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"bad --ratio {item.strip()!r}: expected a fraction such as 1/18 or a number such as 0.05") from None
+        if not 0 < value <= 1:
+            raise ValueError(f"bad --ratio {item.strip()!r}: each layer's ratio k/n must be in (0, 1]")
+        ratios.append(value)
+    if len(ratios) == 1:
+        ratios *= layers
+    if len(ratios) != layers:
+        raise ValueError(f"--ratio gives {len(ratios)} ratios for --layers {layers}; give one per layer or a single one")
+    return tuple(ratios)
+
+
+def _parse_snr_range(text: str) -> tuple[float, float]:
+    """``"0:20"`` -> (0, 20) (each example draws uniformly from it); ``"10"`` -> (10, 10)."""
+    parts = text.split(":")
+    try:
+        lo, hi = (float(parts[0]), float(parts[-1])) if len(parts) <= 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        raise ValueError(f"bad --snr-train {text!r}: expected lo:hi in dB (e.g. 0:20) or one value (e.g. 10)")
+    return lo, hi
+
+
+def _epoch_table(history: list[dict[str, Any]]) -> Table:
+    table = Table(title="Training")
+    for col in ("epoch", "loss", r"train PSNR per layer \[dB]", "train CE per layer", "seconds"):
+        table.add_column(col, justify="right")
+    for h in history:
+        table.add_row(str(h["epoch"]), f"{h['loss']:.4f}", "  ".join(f"{p:.2f}" for p in h["train_psnr"]),
+                      "  ".join(f"{c:.3f}" for c in h["train_ce"]), f"{h['seconds']:.0f}")
+    return table
+
+
+@app.command()
+@one_line_errors
+def train(
+    dataset: Annotated[str, typer.Option(help="mnist or cifar10")] = "mnist",
+    out: Annotated[Path, typer.Option(help="run directory (checkpoint written every epoch)")] = Path("runs/jscc"),
+    data_root: Annotated[Optional[str], typer.Option(help="data root with the training set (default $SEMCOMM_DATA); 'embedded' for smoke tests")] = None,
+    layers: Annotated[int, typer.Option(help="number of layers L")] = 3,
+    ratio: Annotated[str, typer.Option(help="bandwidth ratio k_l/n per layer, e.g. 1/18,1/18,1/18 (one value: every layer)")] = "1/32",
+    channel: Annotated[str, typer.Option(help="training channel: awgn, rayleigh-block, rayleigh-fast, rician")] = "awgn",
+    csi: Annotated[str, typer.Option(help="receiver CSI: perfect or none")] = "perfect",
+    snr_train: Annotated[str, typer.Option(help="training SNR in dB: lo:hi (per-example uniform) or one value")] = "0:20",
+    epochs: Annotated[str, typer.Option(help="epochs")] = "10",
+    batch_size: Annotated[str, typer.Option(help="images per step")] = "128",
+    lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay to lr/100)")] = 1e-3,
+    width: Annotated[str, typer.Option(help="conv width of the model")] = "64",
+    semantic_weight: Annotated[float, typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting)")] = 0.05,
+    weighting: Annotated[str, typer.Option(help="loss weighting: fixed or equal")] = "fixed",
+    limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
+    seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
+    k_factor: Annotated[Optional[str], typer.Option(help="Rician K-factor, linear")] = None,
+    block_len: Annotated[Optional[str], typer.Option(help="symbols per fading block (default: one per image)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
+    download: Annotated[bool, typer.Option(help="fetch missing dataset files (official URLs, md5-checked)")] = False,
+) -> None:
+    """Train a multi-resolution JSCC model; writes model.safetensors + config.json every epoch."""
+    cfg = TrainConfig(
+        dataset=dataset,
+        ratios=_parse_ratios(ratio, layers),
+        data_root=data_root,
+        channel=channel,
+        channel_kwargs=_channel_kwargs(channel, k_factor, block_len),
+        csi=csi,
+        snr_train=_parse_snr_range(snr_train),
+        epochs=parse_count(epochs, "--epochs"),
+        batch_size=parse_count(batch_size, "--batch-size"),
+        lr=lr,
+        width=parse_count(width, "--width"),
+        weighting=weighting,
+        weighting_kwargs={"semantic": semantic_weight} if weighting == "fixed" else {},
+        limit=None if limit is None else parse_count(limit, "--limit"),
+        seed=seed,
+    )
+    validate(cfg)
+    with progress_bar() as bar:
+        tasks: list[TaskID] = []  # the bar appears with the first step, after the data has loaded
+
+        def show(desc: str, done: int, total: int) -> None:
+            if not tasks:
+                tasks.append(bar.add_task(desc, total=total))
+            bar.update(tasks[0], description=desc, completed=done)
+
+        history = train_model(cfg, out, resume=resume, progress=show, download=download)
+    console.print(_epoch_table(history))
+    console.print(f"checkpoint: {out / 'model.safetensors'}")
+
+
+
+@app.command()
+@one_line_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="output folder: results.json, analog.json, fig.png")] = Path("demo"),
+    model: Annotated[str, typer.Option(help="pretrained model or run directory")] = "mnist-l3",
+    snr: Annotated[str, typer.Option(help="AWGN Es/N0 in dB")] = "-5:20:2.5",
+    seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
+) -> None:
+    """The quick-start job: a pretrained multi-resolution JSCC model and the uncoded analog
+    reference over AWGN, on the embedded test sample (no download, no GPU)."""
+    snrs = parse_snr_list(snr)
+    jscc = resolve_method(model)
+    images = load_images(jscc.dataset, "embedded", "test")
+    err_console.print(f"images: {len(images)} {images.name} test images from the embedded sample")
+    batch, awgn = 500, {"awgn": {}}
+    records = _sweep_to_file(jscc, images, model, True, ["awgn"], ["perfect"], snrs, out / "results.json", seed, batch, awgn)
+    analog = resolve_method("analog", jscc.dataset)
+    _sweep_to_file(analog, images, "analog", True, ["awgn"], ["perfect"], snrs, out / "analog.json", seed, batch, awgn)
+    console.print(_sweep_table(records))
+    plot_sweep({"records": [*read_json(out / "results.json")["records"], *read_json(out / "analog.json")["records"]]},
+               out / "fig.png")
+    console.print(f"results: {out / 'results.json'} (JSCC), {out / 'analog.json'} (uncoded analog reference)")
+    console.print(f"figure: {out / 'fig.png'}")
 
 
 def main() -> None:

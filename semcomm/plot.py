@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from semcomm.sweep.results_io import replace_atomic
+from semcomm.atomic import replace_atomic
 
-__all__ = ["plot_ber", "save_figure"]
+__all__ = ["plot_ber", "plot_sweep", "ratio_label", "save_figure"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
@@ -47,4 +50,85 @@ def plot_ber(results: dict[str, Any], path: str | Path) -> Path:
     ax.set_title(f"{cfg['modulation']} over {cfg['channel']} (CSI: {cfg['csi']}, {cfg['demapper']} demapper)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    return save_figure(fig, path)
+
+
+#: One colour family per method (its layers are shades of it), in order of appearance.
+_METHOD_COLOURS = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")
+#: One line style and marker per (channel, CSI mode), in order of appearance.
+_LINK_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"), ((0, (1, 3)), "P"))
+
+
+def ratio_label(ratio: float) -> str:
+    """A bandwidth ratio as a short fraction where it is one (``1/9``), else 3 digits (``0.118``)."""
+    frac = Fraction(ratio).limit_denominator(1000)
+    return f"{frac.numerator}/{frac.denominator}" if math.isclose(float(frac), ratio, rel_tol=1e-9) else f"{ratio:.3g}"
+
+
+def _shade(colour_map: str, index: int, count: int) -> tuple[float, ...]:
+    """Layer ``index`` of ``count``: from light (first layer) to dark (last)."""
+    return colormaps[colour_map](0.75 if count == 1 else 0.45 + 0.5 * index / (count - 1))
+
+
+def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
+    """PSNR vs SNR (with 95 % intervals) and accuracy vs SNR, from a sweep results file.
+
+    One curve per (method, layer, channel, CSI mode): the layers of a method are shades of one
+    colour, each (channel, CSI mode) has its own line style and marker; a record with a null
+    layer (a single-layer method such as SSCC) is one curve per link. Methods without a
+    classifier (null accuracy) are left out of the accuracy panel.
+
+    Args:
+        results: a results file written by ``semcomm sweep`` (``records``), or several merged.
+        path: output image.
+
+    Raises:
+        ValueError: the records are not sweep records.
+    """
+    records = results.get("records") or []
+    if not records or any("psnr" not in r or "layer" not in r for r in records):
+        raise ValueError("no sweep records to plot (each needs psnr, layer, snr_db, ...)")
+    curves: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        curves.setdefault((r["method"], r["layer"], r["channel"], r["csi"]), []).append(r)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    links = list(dict.fromkeys((r["channel"], r["csi"]) for r in records))
+    layers = {m: sorted({r["layer"] for r in records if r["method"] == m}, key=lambda v: v or 0) for m in methods}
+
+    def order(key: tuple[Any, ...]) -> tuple[int, int, int]:
+        method, layer, channel, csi = key
+        return methods.index(method), layer or 0, links.index((channel, csi))
+
+    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    ax_psnr, ax_acc = fig.subplots(1, 2)
+    for key in sorted(curves, key=order):
+        method, layer, channel, csi = key
+        rs = sorted(curves[key], key=lambda r: r["snr_db"])
+        snr = [r["snr_db"] for r in rs]
+        colours = _METHOD_COLOURS[methods.index(method) % len(_METHOD_COLOURS)]
+        line, marker = _LINK_STYLES[links.index((channel, csi)) % len(_LINK_STYLES)]
+        name = method if layer is None else f"{method} L{layer}"
+        style = {
+            "color": _shade(colours, layers[method].index(layer), len(layers[method])),
+            "linestyle": line,
+            "marker": marker,
+            "ms": 4,
+            "label": f"{name} (r={ratio_label(rs[-1]['ratio'])}) {channel}/{csi}",
+        }
+        ci = [0.0 if r["psnr_ci95"] is None or math.isnan(r["psnr_ci95"]) else r["psnr_ci95"] for r in rs]
+        ax_psnr.errorbar(snr, [r["psnr"] for r in rs], yerr=ci, capsize=2, **style)
+        accuracy = [(x, r["accuracy"]) for x, r in zip(snr, rs) if r["accuracy"] is not None]
+        if accuracy:
+            ax_acc.plot(*zip(*accuracy), **style)
+    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
+    ax_psnr.set_title(f"{datasets}: PSNR (mean of per-image PSNR, 95 % CI)")
+    ax_psnr.set_ylabel("PSNR [dB]")
+    ax_acc.set_title(f"{datasets}: classification accuracy")
+    ax_acc.set_ylabel("top-1 accuracy")
+    if not ax_acc.lines:
+        ax_acc.text(0.5, 0.5, "no method with a classifier", ha="center", va="center", transform=ax_acc.transAxes)
+    for ax in (ax_psnr, ax_acc):
+        ax.set_xlabel("SNR = Es/N0 per complex symbol [dB]")
+        ax.grid(True, alpha=0.3)
+    fig.legend(*ax_psnr.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
     return save_figure(fig, path)

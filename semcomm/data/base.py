@@ -114,12 +114,12 @@ def require_files(folder: Path, names: Iterable[str], dataset: str) -> list[Path
     """Paths of ``names`` inside ``folder``, checking that each exists.
 
     Raises:
-        MissingFileError: naming the first missing file and suggesting ``download=True``.
+        MissingFileError: naming the first missing file and suggesting ``download=True`` / ``--download``.
     """
     paths = [folder / name for name in names]
     for path in paths:
         if not path.is_file():
             raise MissingFileError(
-                f"{dataset} file not found: {path}; pass download=True to fetch it"
+                f"{dataset} file not found: {path}; fetch it with download=True (semcomm train --download)"
             )
     return paths

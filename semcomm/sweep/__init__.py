@@ -1,6 +1,22 @@
-"""Sweeps: parsing of SNR grids, provenance and atomic results files."""
+"""Sweeps: parsing of SNR grids, per-point seeding, the resumable runner and atomic results files."""
 
 from semcomm.sweep.grid import parse_count, parse_snr_list
 from semcomm.sweep.results_io import ResultsFile, provenance, read_json, write_json_atomic
+from semcomm.sweep.runner import KEY_FIELDS, RECORD_FIELDS, SweepPoint, pending_points, run_sweep, sweep_points
+from semcomm.sweep.seeding import point_generator
 
-__all__ = ["ResultsFile", "parse_count", "parse_snr_list", "provenance", "read_json", "write_json_atomic"]
+__all__ = [
+    "KEY_FIELDS",
+    "RECORD_FIELDS",
+    "ResultsFile",
+    "SweepPoint",
+    "parse_count",
+    "parse_snr_list",
+    "pending_points",
+    "point_generator",
+    "provenance",
+    "read_json",
+    "run_sweep",
+    "sweep_points",
+    "write_json_atomic",
+]

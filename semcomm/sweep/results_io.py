@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import semcomm
+from semcomm.atomic import replace_atomic, write_json_atomic
 
 __all__ = [
     "ResultsFile",
@@ -29,7 +28,7 @@ __all__ = [
     "write_json_atomic",
 ]
 
-_VERSIONED = ("torch", "numpy", "scipy", "matplotlib", "sionna-no-rt")
+_VERSIONED = ("torch", "numpy", "scipy", "matplotlib", "pytorch-msssim", "safetensors", "sionna-no-rt")
 
 
 def git_revision() -> str:
@@ -70,29 +69,6 @@ def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
         "config": config,
         "versions": package_versions(),
     }
-
-
-def replace_atomic(path: str | Path, write: Any, mode: str = "w") -> Path:
-    """Write a file atomically: ``write(f)`` fills a temporary file beside ``path``, which then
-    replaces ``path`` in one ``os.replace`` (readers never see a partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Serialise ``obj`` as indented JSON to ``path`` atomically."""
-    return replace_atomic(path, lambda f: json.dump(obj, f, indent=2, allow_nan=True))
 
 
 def read_json(path: str | Path) -> Any:
@@ -148,7 +124,16 @@ class ResultsFile:
 
     def add(self, record: dict[str, Any]) -> None:
         """Append ``record`` (replacing one with the same key) and rewrite the file atomically."""
-        self.records = [r for r in self.records if self._key(r) != self._key(record)] + [record]
+        self.add_many([record])
+
+    def add_many(self, records: list[dict[str, Any]]) -> None:
+        """Append ``records`` (each replacing one with the same key) and rewrite the file once,
+        atomically: a reader, or a resumed run, sees all of them or none (e.g. every layer of
+        one sweep point)."""
+        keys = {self._key(r) for r in records}
+        if len(keys) != len(records):
+            raise ValueError("add_many: two records share a key")
+        self.records = [r for r in self.records if self._key(r) not in keys] + list(records)
         self.write()
 
     def write(self) -> Path:

@@ -1,0 +1,65 @@
+"""The one interface shared by every transmission method (JSCC models, SSCC pipelines, bounds).
+
+The sweep runner, the metrics, the results file and the plots know only this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import channels
+
+__all__ = ["LayerResult", "Method"]
+
+
+@dataclass
+class LayerResult:
+    """What the receiver has after one layer (a single-layer method returns one of these).
+
+    Attributes:
+        recon: reconstructed images, float ``[B, C, H, W]`` in [0, 1].
+        logits: class logits ``[B, num_classes]`` of the semantic head, or None.
+        ratio: bandwidth ratio ``k / n`` spent up to and including this layer (complex channel
+            uses per real source value).
+        extras: method-specific per-batch numbers (e.g. ``bits``, ``bler``).
+    """
+
+    recon: torch.Tensor
+    logits: torch.Tensor | None
+    ratio: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A way to send images over a channel.
+
+    Attributes:
+        name: label used in results files and plots (e.g. ``"jscc"``, ``"hevc+ldpc"``).
+        dataset: the dataset the method was built for (``"mnist"``, ``"cifar10"``).
+    """
+
+    name: str
+    dataset: str
+
+    @abstractmethod
+    def transmit(
+        self,
+        images: torch.Tensor,
+        channel: channels.FlatChannel,
+        snr_db: float | torch.Tensor,
+        csi: str,
+        generator: torch.Generator | None = None,
+    ) -> list[LayerResult]:
+        """Send a batch and return what the receiver reconstructs, one entry per layer.
+
+        Args:
+            images: float ``[B, C, H, W]`` in [0, 1].
+            channel: the channel (from :func:`channels.get`).
+            snr_db: Es/N0 in dB, a number or ``[B]``.
+            csi: receiver CSI mode (:data:`channels.CSI_MODES`).
+            generator: the source of every random draw.
+        """

@@ -1,0 +1,95 @@
+"""Checkpoints: safetensors weights with the JSON config inside (and beside) them.
+
+A run directory holds
+    - ``model.safetensors``: the weights; its metadata entry ``"semcomm"`` is the JSON of
+      ``{"model": JSCCConfig, "train": TrainConfig, "epoch": int, "history": [...]}``;
+    - ``config.json``: the same JSON, for people and tools;
+    - ``train_state.pt``: optimiser, scheduler and RNG state for ``--resume``, plain tensors
+      and numbers only, loaded with ``torch.load(weights_only=True)``.
+
+Every file is written atomically. Nothing is ever unpickled.
+Pretrained models ship in ``semcomm/pretrained/<name>.safetensors`` in the same format.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save
+
+from semcomm.models.multires_jscc import JSCCConfig, MultiResJSCC
+from semcomm.atomic import replace_atomic, write_json_atomic
+
+__all__ = ["MODEL_FILE", "CONFIG_FILE", "STATE_FILE", "save_checkpoint", "load_checkpoint", "pretrained_names", "resolve_checkpoint"]
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+STATE_FILE = "train_state.pt"
+_META_KEY = "semcomm"
+
+
+def save_checkpoint(run_dir: str | Path, model: MultiResJSCC, meta: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` (weights + ``meta`` as JSON metadata) and ``config.json``.
+
+    ``meta`` must hold ``"model"`` (a :class:`JSCCConfig` dict); ``"train"``, ``"epoch"`` and
+    ``"history"`` are conventional.
+    """
+    run_dir = Path(run_dir)
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    blob = save(weights, metadata={_META_KEY: json.dumps(meta)})
+    path = replace_atomic(run_dir / MODEL_FILE, lambda f: f.write(blob), mode="wb")
+    write_json_atomic(run_dir / CONFIG_FILE, meta)
+    return path
+
+
+def pretrained_names() -> list[str]:
+    """Names of the pretrained models shipped with semcomm (e.g. ``"mnist-l3"``)."""
+    folder = resources.files("semcomm").joinpath("pretrained")
+    if not folder.is_dir():
+        return []
+    return sorted(p.name.removesuffix(".safetensors") for p in folder.iterdir() if p.name.endswith(".safetensors"))
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A pretrained name, a run directory or a ``.safetensors`` file -> the weights file.
+
+    Raises:
+        ValueError: one line, if nothing matches.
+    """
+    if str(source) in pretrained_names():
+        return Path(str(resources.files("semcomm").joinpath("pretrained", f"{source}.safetensors")))
+    path = Path(source)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"no checkpoint at {str(source)!r}: give a run directory, a .safetensors file or a pretrained "
+            f"model ({', '.join(pretrained_names()) or 'none shipped'})"
+        )
+    return path
+
+
+def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> tuple[MultiResJSCC, dict[str, Any]]:
+    """Load a model (in eval mode) and its metadata from a pretrained name, run directory or file.
+
+    Raises:
+        ValueError: one line, if the file is missing, not safetensors, or not a semcomm model.
+    """
+    path = resolve_checkpoint(source)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(_META_KEY)
+        weights = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} is not a safetensors checkpoint ({str(err).splitlines()[0]})") from None
+    if raw is None:
+        raise ValueError(f"{str(path)!r} is a safetensors file but not a semcomm model (no '{_META_KEY}' metadata)")
+    meta = json.loads(raw)
+    model = MultiResJSCC(JSCCConfig.from_dict(meta["model"]))
+    model.load_state_dict(weights)
+    return model.to(device).eval(), meta

@@ -1,0 +1,103 @@
+"""Loss weighting for multi-task training.
+
+A multi-resolution JSCC model has ``2 L`` tasks: the distortion (MSE) of each layer's
+reconstruction and the cross-entropy of each layer's classifier. A :class:`LossWeighting`
+turns the per-task losses of a step into the scalar to back-propagate:
+
+    total = weighting(losses, shared_params)
+
+It sees every task's loss each step and, optionally, the shared parameters, which is what
+adaptive schemes need (uncertainty weighting learns log-variances; GradNorm and PCGrad look at
+per-task gradients on shared parameters; DWA tracks loss ratios across epochs). A weighting
+may own parameters (it is an ``nn.Module``; the trainer optimises them with the model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["TaskLosses", "LossWeighting", "FixedWeighting", "EqualWeighting", "WEIGHTINGS", "get_weighting"]
+
+
+@dataclass
+class TaskLosses:
+    """Per-task losses of one step: ``distortion[l]`` and ``semantic[l]`` are scalars for layer ``l``."""
+
+    distortion: list[torch.Tensor]
+    semantic: list[torch.Tensor]
+
+    def flat(self) -> list[torch.Tensor]:
+        """All task losses, distortion tasks first."""
+        return [*self.distortion, *self.semantic]
+
+
+class LossWeighting(nn.Module):
+    """Base class: maps per-task losses (and optionally shared parameters) to one scalar."""
+
+    name: str = "base"
+
+    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def current_weights(self) -> dict[str, list[float]]:
+        """The weights in force, for logging: ``{"distortion": [...], "semantic": [...]}``."""
+        raise NotImplementedError
+
+
+class FixedWeighting(LossWeighting):
+    """``sum_l a_l * distortion_l + sum_l b_l * CE_l`` with constant weights.
+
+    Args:
+        num_layers: ``L``.
+        distortion: ``a`` (a number for every layer, or one per layer).
+        semantic: ``b`` (likewise). The default 0.05 puts a trained classifier's CE (~0.05) on
+            the scale of a reconstruction MSE of ~2.5e-3 (26 dB), so neither task swamps the other.
+    """
+
+    name = "fixed"
+
+    def __init__(self, num_layers: int, distortion: float | Sequence[float] = 1.0, semantic: float | Sequence[float] = 0.05) -> None:
+        super().__init__()
+        self.a = _per_layer(distortion, num_layers, "distortion")
+        self.b = _per_layer(semantic, num_layers, "semantic")
+
+    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
+        return sum(a * d for a, d in zip(self.a, losses.distortion)) + sum(
+            b * s for b, s in zip(self.b, losses.semantic)
+        )
+
+    def current_weights(self) -> dict[str, list[float]]:
+        return {"distortion": list(self.a), "semantic": list(self.b)}
+
+
+class EqualWeighting(FixedWeighting):
+    """Every task weight 1 (the plain sum of all ``2 L`` losses)."""
+
+    name = "equal"
+
+    def __init__(self, num_layers: int) -> None:
+        super().__init__(num_layers, distortion=1.0, semantic=1.0)
+
+
+def _per_layer(value: float | Sequence[float], num_layers: int, what: str) -> list[float]:
+    values = [float(value)] * num_layers if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) != num_layers:
+        raise ValueError(f"{what} weights: got {len(values)} values for {num_layers} layers")
+    if any(v < 0 for v in values):
+        raise ValueError(f"{what} weights must be >= 0, got {values}")
+    return values
+
+
+WEIGHTINGS: dict[str, Callable[..., LossWeighting]] = {"fixed": FixedWeighting, "equal": EqualWeighting}
+
+
+def get_weighting(name: str, num_layers: int, **kwargs: Any) -> LossWeighting:
+    """Instantiate the loss weighting registered as ``name`` for ``num_layers`` layers."""
+    if name not in WEIGHTINGS:
+        raise ValueError(f"unknown loss weighting {name!r}; choose one of: {', '.join(WEIGHTINGS)}")
+    return WEIGHTINGS[name](num_layers, **kwargs)

@@ -1,0 +1,221 @@
+"""Training of multi-resolution JSCC models (``semcomm train``).
+
+One seed fixes every random draw (initialisation, shuffling, augmentation, SNRs, channel gains
+and noise); a resumed run continues the same random streams, so an interrupted and resumed
+run gives the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+import channels
+from semcomm.data import EMBEDDED, ENV_VAR, load_images
+from semcomm.models.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
+from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, MultiResJSCC, symbols_for_ratio
+from semcomm.mtl import TaskLosses, get_weighting
+from semcomm.atomic import replace_atomic
+
+__all__ = ["TrainConfig", "train", "psnr_from_mse"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint).
+
+    Attributes:
+        dataset: ``"mnist"`` or ``"cifar10"``.
+        ratios: bandwidth ratio ``k_l / n`` of each layer (``len(ratios)`` = number of layers).
+        data_root: data root (or ``"embedded"`` for the packaged sample; smoke tests only).
+        channel, channel_kwargs, csi: the training channel and receiver CSI mode.
+        snr_train: ``(lo, hi)`` dB; each example draws its SNR uniformly from it (lo == hi: fixed).
+        epochs, batch_size, lr: optimisation (Adam, cosine decay to lr/100).
+        width: conv width of the model.
+        weighting, weighting_kwargs: loss weighting (:mod:`semcomm.mtl`).
+        limit: use only the first ``limit`` training images (None: all).
+        seed: the one seed.
+    """
+
+    dataset: str
+    ratios: tuple[float, ...]
+    data_root: str | None = None
+    channel: str = "awgn"
+    channel_kwargs: dict[str, Any] = field(default_factory=dict)
+    csi: str = "perfect"
+    snr_train: tuple[float, float] = (0.0, 20.0)
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    width: int = 64
+    weighting: str = "fixed"
+    weighting_kwargs: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    seed: int = 0
+
+    def model_config(self) -> JSCCConfig:
+        n = math.prod(DATASET_SHAPES[self.dataset][0]) if self.dataset in DATASET_SHAPES else 1
+        return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"ratios": list(self.ratios), "snr_train": list(self.snr_train)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return cls(**{**d, "ratios": tuple(d["ratios"]), "snr_train": tuple(d["snr_train"])})
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of images in [0, 1] with mean squared error ``mse``."""
+    return 10 * math.log10(1 / max(mse, 1e-10))
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise a one-line ValueError for a configuration that cannot train."""
+    if cfg.data_root is None and not os.environ.get(ENV_VAR):
+        raise ValueError(
+            f"no training data: pass --data-root DIR (or set {ENV_VAR}); '--data-root embedded' trains on the "
+            "small packaged sample, for smoke tests only"
+        )
+    if cfg.dataset not in DATASET_SHAPES:
+        raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASET_SHAPES)}")
+    if cfg.csi not in channels.CSI_MODES:
+        raise ValueError(f"unknown CSI mode {cfg.csi!r}; choose one of: {', '.join(channels.CSI_MODES)}")
+    lo, hi = cfg.snr_train
+    if hi < lo:
+        raise ValueError(f"SNR range {lo:g}:{hi:g} has its upper end below the lower one")
+    channels.get(cfg.channel, **cfg.channel_kwargs)
+
+
+def _batch_losses(model: MultiResJSCC, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+                  channel: channels.FlatChannel, g: torch.Generator) -> TaskLosses:
+    lo, hi = cfg.snr_train
+    snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g)
+    out = model(images, channel, snr, csi=cfg.csi, generator=g)
+    return TaskLosses(
+        distortion=[F.mse_loss(r, images) for r in out.recon],
+        semantic=[F.cross_entropy(lg, labels) for lg in out.logits],
+    )
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    download: bool = False,
+) -> list[dict[str, Any]]:
+    """Train (or, with ``resume``, continue) a model into ``run_dir``; checkpoint every epoch.
+
+    Args:
+        cfg: the run.
+        run_dir: output folder (``model.safetensors``, ``config.json``, ``train_state.pt``).
+        resume: continue the run found in ``run_dir`` (its config must equal ``cfg``).
+        progress: called as ``progress(description, done_steps, total_steps)``.
+        download: fetch missing dataset files first (official URLs, md5-checked).
+
+    Returns:
+        The per-epoch history (loss, per-layer train PSNR and accuracy, seconds).
+    """
+    validate(cfg)
+    run_dir = Path(run_dir)
+    # The embedded sample holds test images only; training on it is for smoke tests.
+    data = load_images(cfg.dataset, cfg.data_root, "test" if cfg.data_root == EMBEDDED else "train", download)
+    images = torch.from_numpy(data.images[: cfg.limit])
+    labels = torch.from_numpy(data.labels[: cfg.limit])
+    n = images.shape[0]
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model = MultiResJSCC(cfg.model_config())
+    weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
+    params = [*model.parameters(), *weighting.parameters()]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr / 100)
+    channel = channels.get(cfg.channel, **cfg.channel_kwargs)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume:
+        start_epoch, history = _restore(run_dir, cfg, model, weighting, opt, sched, g)
+
+    shared = list(model.encoder.trunk.parameters())
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=g)
+        sums = torch.zeros(1 + 2 * model.config.num_layers, dtype=torch.float64)
+        for step in range(steps_per_epoch):
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = images[idx].float() / 255
+            if cfg.dataset == "cifar10":  # random horizontal flips
+                flip = torch.rand(x.shape[0], generator=g) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            losses = _batch_losses(model, x, labels[idx], cfg, channel, g)
+            total = weighting(losses, shared)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                sums += torch.stack([total.detach(), *[d.detach() for d in losses.distortion],
+                                     *[s.detach() for s in losses.semantic]]).double().cpu() * len(idx)
+            if progress is not None:
+                progress(f"epoch {epoch + 1}/{cfg.epochs}", epoch * steps_per_epoch + step + 1, cfg.epochs * steps_per_epoch)
+        means = (sums / n).tolist()
+        L = model.config.num_layers
+        history.append({
+            "epoch": epoch + 1,
+            "loss": means[0],
+            "train_psnr": [round(psnr_from_mse(m), 3) for m in means[1 : 1 + L]],
+            "train_ce": [round(c, 4) for c in means[1 + L :]],
+            "seconds": round(time.perf_counter() - t0, 1),
+            "weights": weighting.current_weights(),
+        })
+        _save(run_dir, cfg, model, weighting, opt, sched, g, epoch + 1, history)
+    return history
+
+
+def _save(run_dir: Path, cfg: TrainConfig, model: MultiResJSCC, weighting: torch.nn.Module,
+          opt: torch.optim.Optimizer, sched: Any, g: torch.Generator, epoch: int, history: list[dict[str, Any]]) -> None:
+    meta = {"model": model.config.to_dict(), "train": cfg.to_dict(), "epoch": epoch, "history": history}
+    save_checkpoint(run_dir, model, meta)
+    state = {
+        "epoch": epoch,
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "weighting": weighting.state_dict(),
+        "generator": g.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    replace_atomic(run_dir / STATE_FILE, lambda f: torch.save(state, f), mode="wb")
+
+
+def _restore(run_dir: Path, cfg: TrainConfig, model: MultiResJSCC, weighting: torch.nn.Module,
+             opt: torch.optim.Optimizer, sched: Any, g: torch.Generator) -> tuple[int, list[dict[str, Any]]]:
+    saved, meta = load_checkpoint(run_dir)
+    if meta.get("train") != cfg.to_dict():
+        raise ValueError(f"--resume: {str(run_dir)!r} was trained with a different configuration")
+    state_path = run_dir / STATE_FILE
+    try:
+        state = torch.load(state_path, weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"--resume: {str(state_path)!r} is missing") from None
+    if state["epoch"] != meta["epoch"]:
+        raise ValueError(f"--resume: weights (epoch {meta['epoch']}) and training state (epoch {state['epoch']}) disagree")
+    model.load_state_dict(saved.state_dict())
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    weighting.load_state_dict(state["weighting"])
+    g.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return meta["epoch"], list(meta["history"])
+

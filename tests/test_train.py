@@ -1,0 +1,123 @@
+"""Training: reproducibility, resume, checkpoints, and the train/demo command lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from semcomm.models.checkpoint import STATE_FILE, load_checkpoint
+from semcomm.mtl import EqualWeighting, FixedWeighting, TaskLosses, get_weighting
+from semcomm.train import TrainConfig, train
+
+SMOKE = dict(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8, limit=192)
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "model.safetensors"))
+
+
+def test_same_seed_same_weights_and_resume_continues_exactly(tmp_path: Path) -> None:
+    cfg = TrainConfig(**SMOKE, seed=5)
+    history = train(cfg, tmp_path / "a")
+    assert [h["epoch"] for h in history] == [1, 2]
+    train(cfg, tmp_path / "b")
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+    # Interrupt after epoch 1 (a run with the same config, killed mid-epoch 2), then resume.
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_2(desc: str, done: int, total: int) -> None:
+        if done == total - 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "c", progress=kill_in_epoch_2)
+    assert load_checkpoint(tmp_path / "c")[1]["epoch"] == 1
+    resumed = train(cfg, tmp_path / "c", resume=True)
+    assert [h["epoch"] for h in resumed] == [1, 2]
+    wc = weights(tmp_path / "c")
+    assert all(torch.equal(wa[k], wc[k]) for k in wa), "resumed run differs from the uninterrupted one"
+
+    other = TrainConfig(**SMOKE, seed=6)
+    train(other, tmp_path / "d")
+    assert not torch.equal(weights(tmp_path / "d")["encoder.heads.0.weight"], wa["encoder.heads.0.weight"])
+
+
+def test_checkpoint_files_are_safe_formats(tmp_path: Path) -> None:
+    cfg = TrainConfig(**{**SMOKE, "epochs": 1})
+    train(cfg, tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert meta["train"] == cfg.to_dict() and meta["model"]["layer_symbols"] == [16, 32]
+    state = torch.load(tmp_path / STATE_FILE, weights_only=True)  # no arbitrary unpickling
+    assert state["epoch"] == 1
+    with pytest.raises(ValueError, match="different configuration"):
+        train(TrainConfig(**{**SMOKE, "epochs": 1, "lr": 5e-4}), tmp_path, resume=True)
+
+
+def test_loss_weightings() -> None:
+    losses = TaskLosses(distortion=[torch.tensor(1.0), torch.tensor(2.0)], semantic=[torch.tensor(3.0), torch.tensor(4.0)])
+    assert EqualWeighting(2)(losses).item() == pytest.approx(10.0)
+    assert FixedWeighting(2, distortion=[1.0, 0.5], semantic=0.1)(losses).item() == pytest.approx(1 + 1 + 0.3 + 0.4)
+    with pytest.raises(ValueError, match="3 values for 2 layers"):
+        FixedWeighting(2, distortion=[1, 1, 1])
+    with pytest.raises(ValueError, match="unknown loss weighting 'gradnorm9'"):
+        get_weighting("gradnorm9", 2)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ratio", "0"], "bad --ratio '0'"),
+        (["--layers", "0"], "bad --layers 0"),
+        (["--layers", "3", "--ratio", "1/18,1/18"], "2 ratios for --layers 3"),
+        (["--dataset", "svhn"], "unknown dataset 'svhn'"),
+        (["--snr-train", "20:0"], "bad --snr-train '20:0'"),
+        (["--data-root", "/nonexistent/data"], "/nonexistent/data"),
+    ],
+)
+def test_train_bad_input_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = cli("train", "--data-root", "embedded", "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_train_without_data_root_says_how_to_give_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SEMCOMM_DATA"}
+    result = cli("train", "--out", str(tmp_path / "run"), env=env)
+    assert result.returncode == 2 and "--data-root" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sweep_refuses_a_pickle_checkpoint(tmp_path: Path) -> None:
+    torch.save({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+    result = cli("sweep", str(tmp_path), "--snr", "10", "--out", str(tmp_path / "r.json"))
+    assert result.returncode == 2 and "not a safetensors checkpoint" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = cli("train", "--data-root", "embedded", "--limit", "128", "--epochs", "1", "--width", "8",
+                 "--layers", "2", "--ratio", "1/49", "--out", str(run))
+    assert result.returncode == 0, result.stderr
+    assert "train PSNR per layer" in result.stdout and (run / "model.safetensors").is_file()
+    out = tmp_path / "res.json"
+    result = cli("sweep", str(run), "--snr", "0,10", "--n-images", "64", "--data-root", "embedded", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    records = json.loads(out.read_text())["records"]
+    assert {(r["snr_db"], r["layer"]) for r in records} == {(0.0, 1), (0.0, 2), (10.0, 1), (10.0, 2)}
+    assert all(r["method"] == "jscc" and r["dataset"] == "mnist" and r["n_images"] == 64 for r in records)
