@@ -328,6 +328,17 @@ def _parse_ratios(text: str, layers: int) -> tuple[float, ...]:
     return tuple(ratios)
 
 
+def _parse_weights(text: str, layers: int) -> float | list[float]:
+    """``"0.05"`` (every layer) or ``"0.05,0.1,0.2"`` (one per layer) -> loss weights."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"bad --semantic-weight {text!r}: expected a number or one number per layer") from None
+    if len(values) not in (1, layers) or any(not math.isfinite(v) or v < 0 for v in values):
+        raise ValueError(f"bad --semantic-weight {text!r}: give one number >= 0 or {layers} of them")
+    return values[0] if len(values) == 1 else values
+
+
 def _parse_snr_range(text: str) -> tuple[float, float]:
     """``"0:20"`` -> (0, 20) (each example draws uniformly from it); ``"10"`` -> (10, 10)."""
     parts = text.split(":")
@@ -365,7 +376,9 @@ def train(
     batch_size: Annotated[str, typer.Option(help="images per step")] = "128",
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay to lr/100)")] = 1e-3,
     width: Annotated[str, typer.Option(help="conv width of the model")] = "64",
-    semantic_weight: Annotated[float, typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting)")] = 0.05,
+    semantic_weight: Annotated[
+        str, typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer")
+    ] = "0.05",
     weighting: Annotated[str, typer.Option(help="loss weighting: fixed or equal")] = "fixed",
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
@@ -388,7 +401,7 @@ def train(
         lr=lr,
         width=parse_count(width, "--width"),
         weighting=weighting,
-        weighting_kwargs={"semantic": semantic_weight} if weighting == "fixed" else {},
+        weighting_kwargs={"semantic": _parse_weights(semantic_weight, layers)} if weighting == "fixed" else {},
         limit=None if limit is None else parse_count(limit, "--limit"),
         seed=seed,
     )

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from semcomm.models.checkpoint import STATE_FILE, load_checkpoint
+from semcomm.models.checkpoint import STATE_FILE, load_checkpoint, pretrained_names
 from semcomm.mtl import EqualWeighting, FixedWeighting, TaskLosses, get_weighting
 from semcomm.train import TrainConfig, train
 
@@ -121,3 +121,16 @@ def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
     records = json.loads(out.read_text())["records"]
     assert {(r["snr_db"], r["layer"]) for r in records} == {(0.0, 1), (0.0, 2), (10.0, 1), (10.0, 2)}
     assert all(r["method"] == "jscc" and r["dataset"] == "mnist" and r["n_images"] == 64 for r in records)
+
+
+@pytest.mark.skipif("mnist-l3" not in pretrained_names(), reason="the pretrained mnist-l3 model is not shipped")
+def test_demo_writes_results_and_figure(tmp_path: Path) -> None:
+    result = cli("demo", "--out", str(tmp_path), "--snr", "0,10")
+    assert result.returncode == 0, result.stderr
+    records = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert {r["layer"] for r in records} == {1, 2, 3}
+    top = {r["snr_db"]: r for r in records if r["layer"] == 3}
+    assert top[10.0]["psnr"] > top[0.0]["psnr"] and top[10.0]["accuracy"] > 0.9
+    analog = json.loads((tmp_path / "analog.json").read_text())["records"]
+    assert {r["method"] for r in analog} == {"analog"} and all(r["accuracy"] is None for r in analog)
+    assert (tmp_path / "fig.png").stat().st_size > 10_000
