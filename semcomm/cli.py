@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
+import torch
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -328,6 +329,17 @@ def _parse_ratios(text: str, layers: int) -> tuple[float, ...]:
     return tuple(ratios)
 
 
+def _device(name: str) -> torch.device:
+    """A torch device the machine has, or a one-line error."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"bad --device {name!r}: expected cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: this torch has no usable CUDA device; use cpu")
+    return device
+
+
 def _parse_weights(text: str, layers: int) -> float | list[float]:
     """``"0.05"`` (every layer) or ``"0.05,0.1,0.2"`` (one per layer) -> loss weights."""
     try:
@@ -386,6 +398,7 @@ def train(
     block_len: Annotated[Optional[str], typer.Option(help="symbols per fading block (default: one per image)")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
     download: Annotated[bool, typer.Option(help="fetch missing dataset files (official URLs, md5-checked)")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
 ) -> None:
     """Train a multi-resolution JSCC model; writes model.safetensors + config.json every epoch."""
     cfg = TrainConfig(
@@ -414,7 +427,7 @@ def train(
                 tasks.append(bar.add_task(desc, total=total))
             bar.update(tasks[0], description=desc, completed=done)
 
-        history = train_model(cfg, out, resume=resume, progress=show, download=download)
+        history = train_model(cfg, out, resume=resume, progress=show, download=download, device=_device(device))
     console.print(_epoch_table(history))
     console.print(f"checkpoint: {out / 'model.safetensors'}")
 

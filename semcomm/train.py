@@ -98,7 +98,7 @@ def validate(cfg: TrainConfig) -> None:
 def _batch_losses(model: MultiResJSCC, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
                   channel: channels.FlatChannel, g: torch.Generator) -> TaskLosses:
     lo, hi = cfg.snr_train
-    snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g)
+    snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
     out = model(images, channel, snr, csi=cfg.csi, generator=g)
     return TaskLosses(
         distortion=[F.mse_loss(r, images) for r in out.recon],
@@ -112,6 +112,7 @@ def train(
     resume: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     download: bool = False,
+    device: str | torch.device = "cpu",
 ) -> list[dict[str, Any]]:
     """Train (or, with ``resume``, continue) a model into ``run_dir``; checkpoint every epoch.
 
@@ -121,6 +122,9 @@ def train(
         resume: continue the run found in ``run_dir`` (its config must equal ``cfg``).
         progress: called as ``progress(description, done_steps, total_steps)``.
         download: fetch missing dataset files first (official URLs, md5-checked).
+        device: where the model, the data and every random draw live (``"cpu"``, ``"cuda"``).
+            Random streams differ between devices, so a run is reproducible on the device it
+            ran on; checkpoints are always saved from CPU tensors.
 
     Returns:
         The per-epoch history (loss, per-layer train PSNR and accuracy, seconds).
@@ -129,14 +133,15 @@ def train(
     run_dir = Path(run_dir)
     # The embedded sample holds test images only; training on it is for smoke tests.
     data = load_images(cfg.dataset, cfg.data_root, "test" if cfg.data_root == EMBEDDED else "train", download)
-    images = torch.from_numpy(data.images[: cfg.limit])
-    labels = torch.from_numpy(data.labels[: cfg.limit])
+    device = torch.device(device)
+    images = torch.from_numpy(data.images[: cfg.limit]).to(device)
+    labels = torch.from_numpy(data.labels[: cfg.limit]).to(device)
     n = images.shape[0]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
 
     torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
-    model = MultiResJSCC(cfg.model_config())
+    g = torch.Generator(device=device).manual_seed(cfg.seed)
+    model = MultiResJSCC(cfg.model_config()).to(device)
     weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
     params = [*model.parameters(), *weighting.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -151,13 +156,13 @@ def train(
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=g)
+        perm = torch.randperm(n, generator=g, device=device)
         sums = torch.zeros(1 + 2 * model.config.num_layers, dtype=torch.float64)
         for step in range(steps_per_epoch):
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x = images[idx].float() / 255
             if cfg.dataset == "cifar10":  # random horizontal flips
-                flip = torch.rand(x.shape[0], generator=g) < 0.5
+                flip = torch.rand(x.shape[0], generator=g, device=device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             losses = _batch_losses(model, x, labels[idx], cfg, channel, g)
             total = weighting(losses, shared)
@@ -206,7 +211,7 @@ def _restore(run_dir: Path, cfg: TrainConfig, model: MultiResJSCC, weighting: to
         raise ValueError(f"--resume: {str(run_dir)!r} was trained with a different configuration")
     state_path = run_dir / STATE_FILE
     try:
-        state = torch.load(state_path, weights_only=True)
+        state = torch.load(state_path, weights_only=True, map_location="cpu")
     except FileNotFoundError:
         raise ValueError(f"--resume: {str(state_path)!r} is missing") from None
     if state["epoch"] != meta["epoch"]:
