@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import torch
 import channels
 from semcomm.methods.jscc import JSCCMethod, load_method
 from semcomm.models import JSCCConfig, MultiResJSCC
-from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
+from semcomm.models.checkpoint import load_checkpoint, pretrained_names, save_checkpoint
 
 CONFIGS = {
     "mnist": JSCCConfig("mnist", (20, 33, 49), width=16),
@@ -103,3 +105,14 @@ def test_bad_configs() -> None:
         JSCCConfig("mnist", (10, 0))
     with pytest.raises(ValueError, match=r"images must have shape \[B, 1, 28, 28\]"):
         model_for("mnist").encode(torch.rand(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name", pretrained_names())
+def test_shipped_models_load_and_match_their_cards(name: str) -> None:
+    model, meta = load_checkpoint(name)
+    card = json.loads((resources.files("semcomm") / "pretrained" / f"{name}.json").read_text())
+    assert card["train"] == meta["train"] and card["model"] == meta["model"] == model.config.to_dict()
+    assert card["command"].split("semcomm train ")[1] and card["seed"] == meta["train"]["seed"] and card["training_time_s"] > 0
+    assert f"--layers {model.config.num_layers}" in card["command"] and f"--dataset {model.config.dataset}" in card["command"]
+    out = model(torch.rand(2, *model.config.image_shape), channels.get("awgn"), 10.0, generator=torch.Generator().manual_seed(0))
+    assert len(out.recon) == model.config.num_layers
