@@ -28,7 +28,7 @@ from channels.conventions import (
     snr_db_to_noise_var,
 )
 from channels.flat import AWGN, ChannelOutput, FlatChannel, RayleighBlock, RayleighFast, Rician
-from channels.receiver import CSI_MODES, Equalized, equalize, no_csi, receive
+from channels.receiver import CSI_MODES, Equalized, check_csi, equalize, no_csi, receive
 from channels.registry import CHANNELS, get, names, register
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "RayleighFast",
     "Rician",
     "average_power",
+    "check_csi",
     "awgn_capacity",
     "ebno_db_to_esno_db",
     "equalize",

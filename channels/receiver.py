@@ -21,7 +21,7 @@ import torch
 
 from channels.flat import ChannelOutput
 
-__all__ = ["CSI_MODES", "Equalized", "equalize", "no_csi", "receive"]
+__all__ = ["CSI_MODES", "Equalized", "check_csi", "equalize", "no_csi", "receive"]
 
 CSI_MODES: tuple[str, ...] = ("perfect", "none")
 EqualizerName = Literal["zf", "mmse"]
@@ -66,10 +66,13 @@ def no_csi(out: ChannelOutput) -> Equalized:
     return Equalized(x_hat=out.y, noise_var=out.noise_var)
 
 
+def check_csi(csi: str) -> str:
+    """Return ``csi`` if it is one of :data:`CSI_MODES`, else raise a one-line ``ValueError``."""
+    if csi not in CSI_MODES:
+        raise ValueError(f"unknown CSI mode {csi!r}; choose one of: {', '.join(CSI_MODES)}")
+    return csi
+
+
 def receive(out: ChannelOutput, csi: str, method: EqualizerName = "zf") -> Equalized:
     """Apply the receiver CSI mode ``csi`` (one of :data:`CSI_MODES`) to a channel output."""
-    if csi == "perfect":
-        return equalize(out, method)
-    if csi == "none":
-        return no_csi(out)
-    raise ValueError(f"unknown CSI mode {csi!r}; choose one of: {', '.join(CSI_MODES)}")
+    return equalize(out, method) if check_csi(csi) == "perfect" else no_csi(out)

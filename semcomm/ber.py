@@ -18,7 +18,14 @@ import torch
 
 import channels
 from channels.conventions import esno_db_to_ebno_db
-from semcomm.digital import QAMDemapper, QAMMapper, fading_ber, get_constellation, hard_decisions
+from semcomm.digital import (
+    QAMDemapper,
+    QAMMapper,
+    check_demapping_method,
+    fading_ber,
+    get_constellation,
+    hard_decisions,
+)
 from semcomm.stats import RunningMean, binomial_ci95
 from semcomm.sweep.seeding import point_generator
 
@@ -52,6 +59,13 @@ class BerConfig:
     bits: int = 1_000_000
     frame_len: int = 100
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Validate every field now, with one-line errors, before any simulation runs."""
+        get_constellation(self.modulation)
+        channels.get(self.channel, **self.channel_kwargs)
+        channels.check_csi(self.csi)
+        check_demapping_method(self.demapper)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,8 +119,6 @@ def simulate_ber_point(
     mapper = QAMMapper(config.modulation)
     demapper = QAMDemapper(config.modulation, method=config.demapper)
     channel = channels.get(config.channel, **config.channel_kwargs)
-    if config.csi not in channels.CSI_MODES:
-        raise ValueError(f"unknown CSI mode {config.csi!r}; choose one of: {', '.join(channels.CSI_MODES)}")
     generator = point_generator(config.seed, snr_db)
 
     bits_per_frame = config.frame_len * m

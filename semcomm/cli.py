@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import sys
-from fractions import Fraction
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -32,10 +30,20 @@ from rich.table import Table
 import channels
 from semcomm.ber import BerConfig, BerPoint, simulate_ber_point
 from semcomm.data import DatasetError, ImageDataset, images_root, load_images
-from semcomm.digital import get_constellation
 from semcomm.methods import Method, resolve_method
 from semcomm.plot import plot_ber, plot_sweep, ratio_label
-from semcomm.sweep import KEY_FIELDS, ResultsFile, parse_count, parse_snr_list, pending_points, run_sweep, sweep_points
+from semcomm.sweep import (
+    KEY_FIELDS,
+    ResultsFile,
+    parse_count,
+    parse_ratios,
+    parse_snr_list,
+    parse_snr_range,
+    parse_weights,
+    pending_points,
+    run_sweep,
+    sweep_points,
+)
 from semcomm.sweep.results_io import read_json
 from semcomm.train import TrainConfig, validate
 from semcomm.train import train as train_model
@@ -140,7 +148,6 @@ def ber(
     plot: Annotated[Optional[Path], typer.Option(help="save a BER-vs-SNR figure here")] = None,
 ) -> None:
     """Simulate uncoded BER over a channel and compare it with theory."""
-    get_constellation(modulation)
     config = BerConfig(
         modulation=modulation,
         channel=channel,
@@ -151,10 +158,6 @@ def ber(
         frame_len=parse_count(frame_len, "--frame-len"),
         seed=seed,
     )
-    if csi not in channels.CSI_MODES:
-        raise ValueError(f"unknown --csi {csi!r}; choose one of: {', '.join(channels.CSI_MODES)}")
-    if demapper not in ("app", "maxlog"):
-        raise ValueError(f"unknown --demapper {demapper!r}; choose one of: app, maxlog")
     snrs = parse_snr_list(snr)
     results = ResultsFile(out, config.to_dict(), seed, key_fields=("snr_db",)) if out else None
     points: dict[float, BerPoint] = {}
@@ -309,26 +312,6 @@ def plot_results(
     console.print(f"figure: {out}")
 
 
-def _parse_ratios(text: str, layers: int) -> tuple[float, ...]:
-    """``"1/18,1/18,1/18"`` (or one value for every layer) -> per-layer bandwidth ratios."""
-    if layers < 1:
-        raise ValueError(f"bad --layers {layers}: a model needs at least 1 layer")
-    ratios = []
-    for item in text.split(","):
-        try:
-            value = float(Fraction(item.strip()))
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"bad --ratio {item.strip()!r}: expected a fraction such as 1/18 or a number such as 0.05") from None
-        if not 0 < value <= 1:
-            raise ValueError(f"bad --ratio {item.strip()!r}: each layer's ratio k/n must be in (0, 1]")
-        ratios.append(value)
-    if len(ratios) == 1:
-        ratios *= layers
-    if len(ratios) != layers:
-        raise ValueError(f"--ratio gives {len(ratios)} ratios for --layers {layers}; give one per layer or a single one")
-    return tuple(ratios)
-
-
 def _device(name: str) -> torch.device:
     """A torch device the machine has, or a one-line error."""
     try:
@@ -338,29 +321,6 @@ def _device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name!r}: this torch has no usable CUDA device; use cpu")
     return device
-
-
-def _parse_weights(text: str, layers: int) -> float | list[float]:
-    """``"0.05"`` (every layer) or ``"0.05,0.1,0.2"`` (one per layer) -> loss weights."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"bad --semantic-weight {text!r}: expected a number or one number per layer") from None
-    if len(values) not in (1, layers) or any(not math.isfinite(v) or v < 0 for v in values):
-        raise ValueError(f"bad --semantic-weight {text!r}: give one number >= 0 or {layers} of them")
-    return values[0] if len(values) == 1 else values
-
-
-def _parse_snr_range(text: str) -> tuple[float, float]:
-    """``"0:20"`` -> (0, 20) (each example draws uniformly from it); ``"10"`` -> (10, 10)."""
-    parts = text.split(":")
-    try:
-        lo, hi = (float(parts[0]), float(parts[-1])) if len(parts) <= 2 else (None, None)
-    except ValueError:
-        lo = hi = None
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
-        raise ValueError(f"bad --snr-train {text!r}: expected lo:hi in dB (e.g. 0:20) or one value (e.g. 10)")
-    return lo, hi
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> Table:
@@ -403,18 +363,18 @@ def train(
     """Train a multi-resolution JSCC model; writes model.safetensors + config.json every epoch."""
     cfg = TrainConfig(
         dataset=dataset,
-        ratios=_parse_ratios(ratio, layers),
+        ratios=parse_ratios(ratio, layers),
         data_root=data_root,
         channel=channel,
         channel_kwargs=_channel_kwargs(channel, k_factor, block_len),
         csi=csi,
-        snr_train=_parse_snr_range(snr_train),
+        snr_train=parse_snr_range(snr_train),
         epochs=parse_count(epochs, "--epochs"),
         batch_size=parse_count(batch_size, "--batch-size"),
         lr=lr,
         width=parse_count(width, "--width"),
         weighting=weighting,
-        weighting_kwargs={"semantic": _parse_weights(semantic_weight, layers)} if weighting == "fixed" else {},
+        weighting_kwargs={"semantic": parse_weights(semantic_weight, layers)} if weighting == "fixed" else {},
         limit=None if limit is None else parse_count(limit, "--limit"),
         seed=seed,
     )

@@ -62,7 +62,7 @@ class TrainConfig:
     seed: int = 0
 
     def model_config(self) -> JSCCConfig:
-        n = math.prod(DATASET_SHAPES[self.dataset][0]) if self.dataset in DATASET_SHAPES else 1
+        n = math.prod(DATASET_SHAPES[self.dataset][0])
         return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,8 +87,7 @@ def validate(cfg: TrainConfig) -> None:
         )
     if cfg.dataset not in DATASET_SHAPES:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASET_SHAPES)}")
-    if cfg.csi not in channels.CSI_MODES:
-        raise ValueError(f"unknown CSI mode {cfg.csi!r}; choose one of: {', '.join(channels.CSI_MODES)}")
+    channels.check_csi(cfg.csi)
     lo, hi = cfg.snr_train
     if hi < lo:
         raise ValueError(f"SNR range {lo:g}:{hi:g} has its upper end below the lower one")

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate
 from scipy.special import erfc
 
 from semcomm.ber import BerConfig, simulate_ber_point

@@ -13,6 +13,7 @@ from semcomm.digital.qam import (
     Constellation,
     QAMDemapper,
     QAMMapper,
+    check_demapping_method,
     get_constellation,
     hard_decisions,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Constellation",
     "QAMDemapper",
     "QAMMapper",
+    "check_demapping_method",
     "get_constellation",
     "hard_decisions",
     "awgn_ber",

@@ -34,6 +34,7 @@ __all__ = [
     "QAMMapper",
     "QAMDemapper",
     "hard_decisions",
+    "check_demapping_method",
 ]
 
 #: Modulation name -> bits per complex symbol.
@@ -43,6 +44,13 @@ MODULATIONS: MappingProxyType[str, int] = MappingProxyType(
 
 #: Soft-demapping methods of :class:`QAMDemapper`.
 DEMAPPING_METHODS: tuple[str, ...] = ("app", "maxlog")
+
+
+def check_demapping_method(method: str) -> str:
+    """Return ``method`` if it is one of :data:`DEMAPPING_METHODS`, else a one-line ``ValueError``."""
+    if method not in DEMAPPING_METHODS:
+        raise ValueError(f"unknown demapping method {method!r}; choose one of: {', '.join(DEMAPPING_METHODS)}")
+    return method
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,10 +201,7 @@ class QAMDemapper(nn.Module):
 
     def __init__(self, modulation: str, method: str = "app") -> None:
         super().__init__()
-        if method not in DEMAPPING_METHODS:
-            raise ValueError(
-                f"unknown demapping method {method!r}; choose one of: {', '.join(DEMAPPING_METHODS)}"
-            )
+        check_demapping_method(method)
         self.constellation = get_constellation(modulation)
         self.method = method
         m = self.constellation.bits_per_symbol

@@ -1,6 +1,6 @@
 """Sweeps: parsing of SNR grids, per-point seeding, the resumable runner and atomic results files."""
 
-from semcomm.sweep.grid import parse_count, parse_snr_list
+from semcomm.sweep.grid import parse_count, parse_ratios, parse_snr_list, parse_snr_range, parse_weights
 from semcomm.sweep.results_io import ResultsFile, provenance, read_json, write_json_atomic
 from semcomm.sweep.runner import KEY_FIELDS, RECORD_FIELDS, SweepPoint, pending_points, run_sweep, sweep_points
 from semcomm.sweep.seeding import point_generator
@@ -11,7 +11,10 @@ __all__ = [
     "ResultsFile",
     "SweepPoint",
     "parse_count",
+    "parse_ratios",
     "parse_snr_list",
+    "parse_snr_range",
+    "parse_weights",
     "pending_points",
     "point_generator",
     "provenance",

@@ -1,10 +1,11 @@
-"""Parsing of the command-line grids: SNR lists and counts."""
+"""Parsing of command-line values: SNR lists and ranges, counts, bandwidth ratios, loss weights."""
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
-__all__ = ["parse_snr_list", "parse_count"]
+__all__ = ["parse_count", "parse_ratios", "parse_snr_list", "parse_snr_range", "parse_weights"]
 
 _SNR_HELP = "use start:stop:step (stop included, e.g. 0:20:2), start:stop (step 1) or a comma list (e.g. 0,5,10)"
 
@@ -64,3 +65,46 @@ def parse_count(text: str | int | float, what: str = "count") -> int:
     if not math.isfinite(value) or value < 1 or value != int(value):
         raise ValueError(f"bad {what} {text!r}: expected a positive whole number such as 1000000 or 2e6")
     return int(value)
+
+
+def parse_ratios(text: str, layers: int) -> tuple[float, ...]:
+    """``"1/18,1/18,1/18"`` (or one value for every layer) -> per-layer bandwidth ratios."""
+    if layers < 1:
+        raise ValueError(f"bad --layers {layers}: a model needs at least 1 layer")
+    ratios = []
+    for item in text.split(","):
+        try:
+            value = float(Fraction(item.strip()))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"bad --ratio {item.strip()!r}: expected a fraction such as 1/18 or a number such as 0.05") from None
+        if not 0 < value <= 1:
+            raise ValueError(f"bad --ratio {item.strip()!r}: each layer's ratio k/n must be in (0, 1]")
+        ratios.append(value)
+    if len(ratios) == 1:
+        ratios *= layers
+    if len(ratios) != layers:
+        raise ValueError(f"--ratio gives {len(ratios)} ratios for --layers {layers}; give one per layer or a single one")
+    return tuple(ratios)
+
+
+def parse_weights(text: str, layers: int) -> float | list[float]:
+    """``"0.05"`` (every layer) or ``"0.05,0.1,0.2"`` (one per layer) -> loss weights."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"bad --semantic-weight {text!r}: expected a number or one number per layer") from None
+    if len(values) not in (1, layers) or any(not math.isfinite(v) or v < 0 for v in values):
+        raise ValueError(f"bad --semantic-weight {text!r}: give one number >= 0 or {layers} of them")
+    return values[0] if len(values) == 1 else values
+
+
+def parse_snr_range(text: str) -> tuple[float, float]:
+    """``"0:20"`` -> (0, 20) (each example draws uniformly from it); ``"10"`` -> (10, 10)."""
+    parts = text.split(":")
+    try:
+        lo, hi = (float(parts[0]), float(parts[-1])) if len(parts) <= 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        raise ValueError(f"bad --snr-train {text!r}: expected lo:hi in dB (e.g. 0:20) or one value (e.g. 10)")
+    return lo, hi

@@ -65,8 +65,7 @@ def sweep_points(channel_names: list[str], csi_modes: list[str], snrs: list[floa
         if name not in channels.CHANNELS:
             raise ValueError(f"unknown channel {name!r}; choose one of: {', '.join(channels.names())}")
     for csi in csi_modes:
-        if csi not in channels.CSI_MODES:
-            raise ValueError(f"unknown CSI mode {csi!r}; choose one of: {', '.join(channels.CSI_MODES)}")
+        channels.check_csi(csi)
     if not all(math.isfinite(s) for s in snrs):
         raise ValueError(f"SNRs must be finite, got {snrs}")
     return [SweepPoint(c, m, float(s)) for c in channel_names for m in csi_modes for s in snrs]
