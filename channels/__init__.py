@@ -10,6 +10,8 @@ Example::
     x = channels.normalize_power(torch.randn(8, 256, dtype=torch.complex64))
     out = ch(x, snr_db=10.0, generator=torch.Generator().manual_seed(0))
     eq = channels.equalize(out, "zf")          # eq.x_hat, eq.noise_var
+    ofdm = channels.get("tdl-c", delay_spread_ns=100)   # 3GPP TDL over CP-OFDM with pilots
+    eq = channels.receive(ofdm(x, 10.0), csi="lmmse")   # pilot-based LMMSE estimate, then ZF
 """
 
 from channels.capacity import (
@@ -19,6 +21,7 @@ from channels.capacity import (
     rayleigh_ergodic_capacity,
     rayleigh_outage_probability,
 )
+from channels.base import Channel
 from channels.conventions import (
     average_power,
     ebno_db_to_esno_db,
@@ -27,25 +30,38 @@ from channels.conventions import (
     normalize_power,
     snr_db_to_noise_var,
 )
+from channels.estimation import ChannelEstimate, PilotEstimator
 from channels.flat import AWGN, ChannelOutput, FlatChannel, RayleighBlock, RayleighFast, Rician
-from channels.receiver import CSI_MODES, Equalized, check_csi, equalize, no_csi, receive
+from channels.ofdm import OFDMChannel, OFDMChannelOutput, ResourceGrid, ofdm_time_domain, tdl_channel
+from channels.receiver import CSI_MODES, Equalized, check_csi, equalize, estimate, no_csi, receive
 from channels.registry import CHANNELS, get, names, register
+from channels.tdl import TDL, TDL_PROFILES, TDLProfile
 
 __all__ = [
     "AWGN",
     "CHANNELS",
     "CSI_MODES",
+    "Channel",
+    "ChannelEstimate",
     "ChannelOutput",
     "Equalized",
     "FlatChannel",
+    "OFDMChannel",
+    "OFDMChannelOutput",
+    "PilotEstimator",
     "RayleighBlock",
     "RayleighFast",
+    "ResourceGrid",
     "Rician",
+    "TDL",
+    "TDLProfile",
+    "TDL_PROFILES",
     "average_power",
     "check_csi",
     "awgn_capacity",
     "ebno_db_to_esno_db",
     "equalize",
+    "estimate",
     "ergodic_capacity",
     "esno_db_to_ebno_db",
     "get",
@@ -53,10 +69,12 @@ __all__ = [
     "no_csi",
     "noise_var_to_snr_db",
     "normalize_power",
+    "ofdm_time_domain",
     "outage_probability",
     "rayleigh_ergodic_capacity",
     "rayleigh_outage_probability",
     "receive",
     "register",
     "snr_db_to_noise_var",
+    "tdl_channel",
 ]

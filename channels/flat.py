@@ -20,67 +20,30 @@ gain per example across all its layers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from scipy import stats
-from torch import nn
 
+from channels.base import Channel, ChannelOutput, check_input, complex_normal
 from channels.conventions import as_snr_tensor, snr_db_to_noise_var
 
 __all__ = ["ChannelOutput", "FlatChannel", "AWGN", "RayleighBlock", "RayleighFast", "Rician"]
 
 
-@dataclass(frozen=True)
-class ChannelOutput:
-    """What a receiver gets from a flat channel.
-
-    Attributes:
-        y: received symbols, complex ``[B, ..., n]`` (same shape as the input).
-        h: complex channel gains, broadcastable to ``y`` (``[B, 1, ..., 1]`` for one gain per
-            example, the shape of ``y`` for block/fast fading, all ones for AWGN).
-        noise_var: N0 per complex symbol, float ``[B, 1, ..., 1]`` (broadcastable to ``y``).
-    """
-
-    y: torch.Tensor
-    h: torch.Tensor
-    noise_var: torch.Tensor
-
-
-def _check_input(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or not x.is_complex():
-        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"channel input must be a complex tensor [B, ..., n], got {got}")
-    if x.dim() < 2:
-        raise ValueError(f"channel input must have shape [B, ..., n], got {tuple(x.shape)}")
-
-
-def complex_normal(
-    shape: tuple[int, ...] | torch.Size,
-    generator: torch.Generator | None,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> torch.Tensor:
-    """Samples of CN(0, 1): ``E|z|^2 = 1``, variance 1/2 on each of the real and imaginary parts."""
-    return torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
-
-
-class FlatChannel(nn.Module):
+class FlatChannel(Channel):
     """Base class: ``y = h x + n`` with ``h`` from :meth:`draw_gains`.
 
     Subclasses define :meth:`draw_gains` and :attr:`power_gain` (the distribution of
-    ``|h|^2``, used by the theory and capacity helpers).
+    ``|h|^2``, used by the theory and capacity helpers). Flat channels send no pilots: their
+    receivers support the CSI modes ``perfect`` and ``none`` only.
     """
 
     name: str = "flat"
+    #: False for AWGN (``h = 1``), which then skips the multiplication by ``h``.
+    fading: bool = True
 
     def draw_gains(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Complex gains broadcastable to ``x`` (``[B, ..., n]``)."""
-        raise NotImplementedError
-
-    @property
-    def power_gain(self) -> stats.rv_continuous | None:
-        """Frozen ``scipy.stats`` distribution of ``|h|^2`` (mean 1), or None for no fading."""
         raise NotImplementedError
 
     def forward(
@@ -90,19 +53,22 @@ class FlatChannel(nn.Module):
         generator: torch.Generator | None = None,
     ) -> ChannelOutput:
         """Pass ``x`` (complex ``[B, ..., n]``, ``E|x|^2 = 1``) through the channel at ``snr_db``."""
-        _check_input(x)
+        check_input(x)
         batch = x.shape[0]
         snr = as_snr_tensor(snr_db, batch, device=x.device)
         noise_var = snr_db_to_noise_var(snr).reshape((batch,) + (1,) * (x.dim() - 1))
         h = self.draw_gains(x, generator)
         noise = complex_normal(x.shape, generator, x.dtype, x.device)
-        y = h * x + torch.sqrt(noise_var).to(x.real.dtype) * noise
+        torch.view_as_real(noise).mul_(torch.sqrt(noise_var).to(x.real.dtype).unsqueeze(-1))  # in place, real
+        y = noise.add_(h * x if self.fading else x)
         return ChannelOutput(y=y, h=h, noise_var=noise_var)
+
 
 class AWGN(FlatChannel):
     """Additive white Gaussian noise, ``h = 1``."""
 
     name = "awgn"
+    fading = False
 
     def draw_gains(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return torch.ones((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)

@@ -27,7 +27,7 @@ from semcomm.digital import (
     hard_decisions,
 )
 from semcomm.stats import RunningMean, binomial_ci95
-from semcomm.sweep.seeding import point_generator
+from semcomm.seeding import point_generator
 
 __all__ = ["BerConfig", "BerPoint", "simulate_ber_point", "theoretical_ber"]
 
@@ -63,8 +63,7 @@ class BerConfig:
     def __post_init__(self) -> None:
         """Validate every field now, with one-line errors, before any simulation runs."""
         get_constellation(self.modulation)
-        channels.get(self.channel, **self.channel_kwargs)
-        channels.check_csi(self.csi)
+        channels.check_csi(self.csi, channels.get(self.channel, **self.channel_kwargs))
         check_demapping_method(self.demapper)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,7 +93,7 @@ def _ber_ci95(frame_ber: RunningMean, frames: int) -> tuple[float, float]:
     return (max(0.0, frame_ber.mean - half), min(1.0, frame_ber.mean + half))
 
 
-def theoretical_ber(config: BerConfig, snr_db: float, channel: channels.FlatChannel) -> float | None:
+def theoretical_ber(config: BerConfig, snr_db: float, channel: channels.Channel) -> float | None:
     """Closed-form / numerically integrated BER, or None where theory does not apply
     (a fading channel without receiver CSI)."""
     if config.csi != "perfect" and channel.power_gain is not None:

@@ -7,6 +7,7 @@ line on stderr, ``error: <what is wrong and what is allowed>``, and exit code 2.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import functools
 import sys
 from collections.abc import Callable
@@ -30,11 +31,14 @@ from rich.table import Table
 import channels
 from semcomm.ber import BerConfig, BerPoint, simulate_ber_point
 from semcomm.data import DatasetError, ImageDataset, images_root, load_images
-from semcomm.methods import Method, resolve_method
+from semcomm.codecs import codec_names
+from semcomm.links import link_names
+from semcomm.methods import Method, SSCCSpec, sweep_methods
 from semcomm.plot import plot_ber, plot_sweep, ratio_label
 from semcomm.sweep import (
     KEY_FIELDS,
     ResultsFile,
+    check_methods,
     parse_count,
     parse_ratios,
     parse_snr_list,
@@ -95,28 +99,66 @@ def progress_bar() -> Progress:
     )
 
 
-#: Channels that take ``--k-factor`` and ``--block-len``.
-_K_FACTOR_CHANNELS = ("rician",)
-_BLOCK_LEN_CHANNELS = ("rayleigh-block", "rician")
+@dataclass(frozen=True)
+class _ChannelOption:
+    """A command-line option that sets a keyword of some channels' constructors."""
+
+    kwarg: str
+    parse: Callable[[str], Any]
+    takers: tuple[str, ...]
 
 
-def _channel_kwargs(channel: str, k_factor: str | None, block_len: str | None) -> dict[str, Any]:
+def _number(flag: str, meaning: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"bad {flag} {text!r}: expected {meaning}") from None
+
+    return parse
+
+
+_TDL_CHANNELS = tuple(name for name in channels.names() if name.startswith("tdl-"))
+#: Channel options shared by ``ber``, ``sweep`` and ``train``; each applies to its ``takers``.
+_CHANNEL_OPTIONS: dict[str, _ChannelOption] = {
+    "--k-factor": _ChannelOption("k_factor", _number("--k-factor", "a number >= 0 (linear K)"), ("rician",)),
+    "--block-len": _ChannelOption("block_len", lambda v: parse_count(v, "--block-len"), ("rayleigh-block", "rician")),
+    "--delay-spread": _ChannelOption("delay_spread_ns", _number("--delay-spread", "an RMS delay spread in ns"), _TDL_CHANNELS),
+    "--doppler": _ChannelOption("max_doppler_hz", _number("--doppler", "a maximum Doppler shift in Hz"), _TDL_CHANNELS),
+}
+KFactorOption = Annotated[Optional[str], typer.Option("--k-factor", help="Rician K-factor, linear")]
+BlockLenOption = Annotated[
+    Optional[str], typer.Option("--block-len", help="symbols per fading block (default: one per image or frame)")
+]
+DelaySpreadOption = Annotated[
+    Optional[str], typer.Option("--delay-spread", help="TDL RMS delay spread in ns (default 300)")
+]
+DopplerOption = Annotated[
+    Optional[str], typer.Option("--doppler", help="TDL maximum Doppler shift in Hz (default 0: static per example)")
+]
+CHANNEL_HELP = "comma list of: " + ", ".join(channels.names())
+CSI_HELP = "comma list of receiver CSI modes: perfect, none (any channel), ls, lmmse (TDL/OFDM channels)"
+
+
+def _channel_kwargs(channel: str, options: dict[str, str | None]) -> dict[str, Any]:
+    """Constructor keywords of ``channel`` from the channel options given (flag -> text or None)."""
     if channel not in channels.CHANNELS:
         raise ValueError(f"unknown channel {channel!r}; choose one of: {', '.join(channels.names())}")
     kwargs: dict[str, Any] = {}
-    if k_factor is not None:
-        if channel not in _K_FACTOR_CHANNELS:
-            raise ValueError(f"--k-factor applies to the rician channel only, not {channel!r}")
-        try:
-            kwargs["k_factor"] = float(k_factor)
-        except ValueError:
-            raise ValueError(f"bad --k-factor {k_factor!r}: expected a number >= 0 (linear K)") from None
-    if block_len is not None:
-        if channel not in _BLOCK_LEN_CHANNELS:
-            raise ValueError(f"--block-len applies to {' and '.join(_BLOCK_LEN_CHANNELS)}, not {channel!r}")
-        kwargs["block_len"] = parse_count(block_len, "--block-len")
+    for flag, text in options.items():
+        if text is None:
+            continue
+        option = _CHANNEL_OPTIONS[flag]
+        if channel not in option.takers:
+            raise ValueError(f"{flag} applies to {', '.join(option.takers)}, not {channel!r}")
+        kwargs[option.kwarg] = option.parse(text)
     channels.get(channel, **kwargs)  # validates the options now, before any work
     return kwargs
+
+
+def _channel_options(k_factor: str | None, block_len: str | None, delay_spread: str | None,
+                     doppler: str | None) -> dict[str, str | None]:
+    return {"--k-factor": k_factor, "--block-len": block_len, "--delay-spread": delay_spread, "--doppler": doppler}
 
 
 def _ber_table(config: BerConfig, points: list[BerPoint]) -> Table:
@@ -135,13 +177,15 @@ def _ber_table(config: BerConfig, points: list[BerPoint]) -> Table:
 @one_line_errors
 def ber(
     modulation: Annotated[str, typer.Option(help="bpsk, qpsk, 16qam, 64qam or 256qam")] = "qpsk",
-    channel: Annotated[str, typer.Option(help="awgn, rayleigh-block, rayleigh-fast or rician")] = "awgn",
+    channel: Annotated[str, typer.Option(help="one of: " + ", ".join(channels.names()))] = "awgn",
     snr: Annotated[str, typer.Option(help="Es/N0 in dB: start:stop:step (stop included) or a comma list")] = "0:10:1",
     bits: Annotated[str, typer.Option(help="bits per SNR point, e.g. 1e6")] = "1e6",
-    csi: Annotated[str, typer.Option(help="receiver CSI: perfect or none")] = "perfect",
+    csi: Annotated[str, typer.Option(help="receiver CSI: perfect, none, ls or lmmse (TDL/OFDM channels)")] = "perfect",
     demapper: Annotated[str, typer.Option(help="app (exact) or maxlog")] = "app",
-    k_factor: Annotated[Optional[str], typer.Option(help="Rician K-factor, linear")] = None,
-    block_len: Annotated[Optional[str], typer.Option(help="symbols per fading block (default: one per frame)")] = None,
+    k_factor: KFactorOption = None,
+    block_len: BlockLenOption = None,
+    delay_spread: DelaySpreadOption = None,
+    doppler: DopplerOption = None,
     frame_len: Annotated[str, typer.Option(help="symbols per frame (one example)")] = "100",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="results JSON (resumes if it exists)")] = None,
@@ -151,7 +195,7 @@ def ber(
     config = BerConfig(
         modulation=modulation,
         channel=channel,
-        channel_kwargs=_channel_kwargs(channel, k_factor, block_len),
+        channel_kwargs=_channel_kwargs(channel, _channel_options(k_factor, block_len, delay_spread, doppler)),
         csi=csi,
         demapper=demapper,
         bits=parse_count(bits, "--bits"),
@@ -190,18 +234,15 @@ def _names(text: str) -> list[str]:
     return list(dict.fromkeys(t.strip() for t in text.split(",")))
 
 
-def _sweep_channel_kwargs(names: list[str], k_factor: str | None, block_len: str | None) -> dict[str, dict[str, Any]]:
-    """Options per channel of a sweep: ``--k-factor`` goes to rician, ``--block-len`` to the
-    block-fading channels; an option that no swept channel takes is an error."""
-    options = (("--k-factor", k_factor, _K_FACTOR_CHANNELS), ("--block-len", block_len, _BLOCK_LEN_CHANNELS))
-    for option, value, takers in options:
-        if value is not None and not set(names) & set(takers):
-            swept = ",".join(names)
-            raise ValueError(f"{option} applies to {' and '.join(takers)}, none of which is in --channel {swept}")
+def _sweep_channel_kwargs(names: list[str], options: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+    """Options per channel of a sweep: each goes to the swept channels that take it; an option
+    that no swept channel takes is an error."""
+    for flag, text in options.items():
+        if text is not None and not set(names) & set(_CHANNEL_OPTIONS[flag].takers):
+            takers = ", ".join(_CHANNEL_OPTIONS[flag].takers)
+            raise ValueError(f"{flag} applies to {takers}, none of which is in --channel {','.join(names)}")
     return {
-        name: _channel_kwargs(
-            name, k_factor if name in _K_FACTOR_CHANNELS else None, block_len if name in _BLOCK_LEN_CHANNELS else None
-        )
+        name: _channel_kwargs(name, {f: t for f, t in options.items() if name in _CHANNEL_OPTIONS[f].takers})
         for name in names
     }
 
@@ -216,15 +257,16 @@ def _first_images(images: ImageDataset, n: int | None) -> ImageDataset:
 
 
 def _sweep_table(records: list[dict[str, Any]]) -> Table:
-    methods = ", ".join(dict.fromkeys(f"{r['method']} on {r['dataset']}" for r in records))
-    table = Table(title=f"Sweep: {methods}")
+    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
+    table = Table(title=f"Sweep on {datasets}")
     # "\[" is a literal "[" in rich markup.
-    for col in ("channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy"):
+    for col in ("method", "channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy"):
         table.add_column(col, justify="right")
     for r in records:
         accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
         table.add_row(
-            r["channel"], r["csi"], f"{r['snr_db']:g}", str(r["layer"]), ratio_label(r["ratio"]),
+            r["method"], r["channel"], r["csi"], f"{r['snr_db']:g}", "-" if r["layer"] is None else str(r["layer"]),
+            ratio_label(r["ratio"]),
             f"{r['psnr']:.2f} ± {r['psnr_ci95']:.2f}", f"{r['ssim']:.4f}", accuracy,
         )
     return table
@@ -233,12 +275,28 @@ def _sweep_table(records: list[dict[str, Any]]) -> Table:
 @app.command()
 @one_line_errors
 def sweep(
-    source: Annotated[str, typer.Argument(help="a run directory, a pretrained model name, or a method: analog")],
-    channel: Annotated[str, typer.Option(help="comma list of: awgn, rayleigh-block, rayleigh-fast, rician")] = "awgn",
-    csi: Annotated[str, typer.Option(help="comma list of receiver CSI modes: perfect, none")] = "perfect",
+    sources: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog)"),
+    ] = None,
+    method: Annotated[
+        Optional[str], typer.Option(help="comma list of methods to add: sscc (one per --codec and --link), analog")
+    ] = None,
+    codec: Annotated[str, typer.Option(help="SSCC codecs, comma list of: " + ", ".join(codec_names()))] = "jpeg",
+    link: Annotated[str, typer.Option(help="SSCC links, comma list of: " + ", ".join(link_names()))] = "ldpc,capacity",
+    ratio: Annotated[
+        Optional[str], typer.Option(help="SSCC bandwidth ratio k/n (default: the first JSCC model's total ratio)")
+    ] = None,
+    classifier: Annotated[
+        Optional[str],
+        typer.Option(help="JSCC model whose top-layer head scores SSCC images (default: the first JSCC source, else <dataset>-l3)"),
+    ] = None,
+    channel: Annotated[str, typer.Option(help=CHANNEL_HELP)] = "awgn",
+    csi: Annotated[str, typer.Option(help=CSI_HELP)] = "perfect",
     snr: Annotated[str, typer.Option(help="Es/N0 in dB: start:stop:step (stop included) or a comma list")] = "-5:25:2.5",
     out: Annotated[Path, typer.Option(help="results JSON (resumes if it exists)")] = Path("results.json"),
-    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for a source that does not name one")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="also draw the PSNR/accuracy figure here")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for methods that do not name one")] = None,
     data_root: Annotated[
         Optional[str],
         typer.Option(help="data root with the full test set, or 'embedded' (default: $SEMCOMM_DATA, else embedded)"),
@@ -246,36 +304,44 @@ def sweep(
     batch_size: Annotated[str, typer.Option(help="images per batch")] = "256",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     n_images: Annotated[Optional[str], typer.Option(help="evaluate on the first N test images only")] = None,
-    block_len: Annotated[Optional[str], typer.Option(help="symbols per fading block (default: one per image)")] = None,
-    k_factor: Annotated[Optional[str], typer.Option(help="Rician K-factor, linear")] = None,
+    block_len: BlockLenOption = None,
+    k_factor: KFactorOption = None,
+    delay_spread: DelaySpreadOption = None,
+    doppler: DopplerOption = None,
 ) -> None:
-    """Evaluate every layer of a method (PSNR, SSIM, accuracy) over a grid of channels, CSI modes and SNRs."""
+    """Evaluate methods (every layer of a JSCC model, SSCC baselines) over a grid of channels,
+    CSI modes and SNRs: PSNR, SSIM and accuracy, into one resumable results file."""
     snrs = parse_snr_list(snr)
     channel_names, csi_modes = _names(channel), _names(csi)
     sweep_points(channel_names, csi_modes, snrs)  # validates the grid before any work
-    channel_kwargs = _sweep_channel_kwargs(channel_names, k_factor, block_len)
+    channel_kwargs = _sweep_channel_kwargs(channel_names, _channel_options(k_factor, block_len, delay_spread, doppler))
     batch = parse_count(batch_size, "--batch-size")
     n = None if n_images is None else parse_count(n_images, "--n-images")
-    method = resolve_method(source, dataset)
-    images = _first_images(load_images(method.dataset, data_root, "test"), n)
+    sscc = SSCCSpec(_names(codec), _names(link), None if ratio is None else parse_ratios(ratio, 1)[0], classifier)
+    methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset)
+    check_methods(methods, {n: channels.get(n, **channel_kwargs[n]) for n in channel_names}, csi_modes)
+    images = _first_images(load_images(methods[0].dataset, data_root, "test"), n)
     root = images_root(data_root)
     where = "the embedded sample" if root is None else str(root)
     err_console.print(f"images: {len(images)} {images.name} test images from {where}")
-    records = _sweep_to_file(method, images, source, root is None, channel_names, csi_modes, snrs, out,
+    records = _sweep_to_file(methods, images, root is None, channel_names, csi_modes, snrs, out,
                              seed, batch, channel_kwargs)
     console.print(_sweep_table(records))
     console.print(f"results: {out}")
+    if plot is not None:
+        plot_sweep({"records": records}, plot)
+        console.print(f"figure: {plot}")
 
 
 def _sweep_to_file(
-    method: Method, images: ImageDataset, source: str, embedded: bool, channel_names: list[str],
+    methods: list[Method], images: ImageDataset, embedded: bool, channel_names: list[str],
     csi_modes: list[str], snrs: list[float], out: Path, seed: int, batch: int,
     channel_kwargs: dict[str, dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Run (or resume) a sweep into the results file ``out`` with a progress bar; return its records."""
+    """Run (or resume) a sweep of ``methods`` into the results file ``out`` with a progress bar;
+    return its records, method by method."""
     config = {
-        "source": source,
-        "method": method.name,
+        "methods": [m.describe() for m in methods],
         "dataset": images.name,
         "images": "embedded" if embedded else "full",
         "n_images": len(images),
@@ -284,15 +350,20 @@ def _sweep_to_file(
     }
     points = sweep_points(channel_names, csi_modes, snrs)
     results = ResultsFile(out, config, seed, key_fields=KEY_FIELDS)
-    todo = pending_points(results, method, images.name, points)
-    if len(todo) < len(points):
-        err_console.print(f"resuming {out}: {len(points) - len(todo)} of {len(points)} points already done")
+    todo = {m.name: len(pending_points(results, m, images.name, points)) for m in methods}
+    done = len(points) * len(methods) - sum(todo.values())
+    if done:
+        err_console.print(f"resuming {out}: {done} of {len(points) * len(methods)} points already done")
+    records: list[dict[str, Any]] = []
     with progress_bar() as bar:
-        task = bar.add_task(f"sweep {method.name}", total=len(todo) * len(images))
-        return run_sweep(
-            method, images, channel_names, csi_modes, snrs, results, batch_size=batch, seed=seed,
-            progress=lambda n: bar.advance(task, n), channel_kwargs=channel_kwargs,
-        )
+        task = bar.add_task("sweep", total=sum(todo.values()) * len(images))
+        for m in methods:
+            bar.update(task, description=f"sweep {m.name}")
+            records += run_sweep(
+                m, images, channel_names, csi_modes, snrs, results, batch_size=batch, seed=seed,
+                progress=lambda k: bar.advance(task, k), channel_kwargs=channel_kwargs,
+            )
+    return records
 
 
 @app.command("plot")
@@ -341,8 +412,8 @@ def train(
     data_root: Annotated[Optional[str], typer.Option(help="data root with the training set (default $SEMCOMM_DATA); 'embedded' for smoke tests")] = None,
     layers: Annotated[int, typer.Option(help="number of layers L")] = 3,
     ratio: Annotated[str, typer.Option(help="bandwidth ratio k_l/n per layer, e.g. 1/18,1/18,1/18 (one value: every layer)")] = "1/32",
-    channel: Annotated[str, typer.Option(help="training channel: awgn, rayleigh-block, rayleigh-fast, rician")] = "awgn",
-    csi: Annotated[str, typer.Option(help="receiver CSI: perfect or none")] = "perfect",
+    channel: Annotated[str, typer.Option(help="training channel, one of: " + ", ".join(channels.names()))] = "awgn",
+    csi: Annotated[str, typer.Option(help="receiver CSI: perfect, none, ls or lmmse (TDL/OFDM channels)")] = "perfect",
     snr_train: Annotated[str, typer.Option(help="training SNR in dB: lo:hi (per-example uniform) or one value")] = "0:20",
     epochs: Annotated[str, typer.Option(help="epochs")] = "10",
     batch_size: Annotated[str, typer.Option(help="images per step")] = "128",
@@ -354,8 +425,10 @@ def train(
     weighting: Annotated[str, typer.Option(help="loss weighting: fixed or equal")] = "fixed",
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
-    k_factor: Annotated[Optional[str], typer.Option(help="Rician K-factor, linear")] = None,
-    block_len: Annotated[Optional[str], typer.Option(help="symbols per fading block (default: one per image)")] = None,
+    k_factor: KFactorOption = None,
+    block_len: BlockLenOption = None,
+    delay_spread: DelaySpreadOption = None,
+    doppler: DopplerOption = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
     download: Annotated[bool, typer.Option(help="fetch missing dataset files (official URLs, md5-checked)")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
@@ -366,7 +439,7 @@ def train(
         ratios=parse_ratios(ratio, layers),
         data_root=data_root,
         channel=channel,
-        channel_kwargs=_channel_kwargs(channel, k_factor, block_len),
+        channel_kwargs=_channel_kwargs(channel, _channel_options(k_factor, block_len, delay_spread, doppler)),
         csi=csi,
         snr_train=parse_snr_range(snr_train),
         epochs=parse_count(epochs, "--epochs"),
@@ -393,28 +466,31 @@ def train(
 
 
 
+#: The SSCC baseline of the demo: a codec that fits small images, over LDPC and the capacity bound.
+DEMO_SSCC = SSCCSpec(codecs=["jpeg"], links=["ldpc", "capacity"])
+
+
 @app.command()
 @one_line_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="output folder: results.json, analog.json, fig.png")] = Path("demo"),
+    out: Annotated[Path, typer.Option(help="output folder: results.json, fig.png")] = Path("demo"),
     model: Annotated[str, typer.Option(help="pretrained model or run directory")] = "mnist-l3",
     snr: Annotated[str, typer.Option(help="AWGN Es/N0 in dB")] = "-5:20:2.5",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
 ) -> None:
-    """The quick-start job: a pretrained multi-resolution JSCC model and the uncoded analog
-    reference over AWGN, on the embedded test sample (no download, no GPU)."""
+    """The quick-start job: a pretrained multi-resolution JSCC model, the uncoded analog
+    reference and an SSCC baseline (JPEG over 5G LDPC, and over an ideal capacity-achieving
+    code, at the model's bandwidth ratio) over AWGN, on the embedded test sample (no download,
+    no GPU)."""
     snrs = parse_snr_list(snr)
-    jscc = resolve_method(model)
-    images = load_images(jscc.dataset, "embedded", "test")
+    methods = sweep_methods([model], ["analog", "sscc"], DEMO_SSCC, None)
+    images = load_images(methods[0].dataset, "embedded", "test")
     err_console.print(f"images: {len(images)} {images.name} test images from the embedded sample")
-    batch, awgn = 500, {"awgn": {}}
-    records = _sweep_to_file(jscc, images, model, True, ["awgn"], ["perfect"], snrs, out / "results.json", seed, batch, awgn)
-    analog = resolve_method("analog", jscc.dataset)
-    _sweep_to_file(analog, images, "analog", True, ["awgn"], ["perfect"], snrs, out / "analog.json", seed, batch, awgn)
+    records = _sweep_to_file(methods, images, True, ["awgn"], ["perfect"], snrs, out / "results.json", seed, 500,
+                             {"awgn": {}})
     console.print(_sweep_table(records))
-    plot_sweep({"records": [*read_json(out / "results.json")["records"], *read_json(out / "analog.json")["records"]]},
-               out / "fig.png")
-    console.print(f"results: {out / 'results.json'} (JSCC), {out / 'analog.json'} (uncoded analog reference)")
+    plot_sweep({"records": records}, out / "fig.png")
+    console.print(f"results: {out / 'results.json'}")
     console.print(f"figure: {out / 'fig.png'}")
 
 

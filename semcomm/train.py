@@ -87,15 +87,14 @@ def validate(cfg: TrainConfig) -> None:
         )
     if cfg.dataset not in DATASET_SHAPES:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASET_SHAPES)}")
-    channels.check_csi(cfg.csi)
+    channels.check_csi(cfg.csi, channels.get(cfg.channel, **cfg.channel_kwargs))
     lo, hi = cfg.snr_train
     if hi < lo:
         raise ValueError(f"SNR range {lo:g}:{hi:g} has its upper end below the lower one")
-    channels.get(cfg.channel, **cfg.channel_kwargs)
 
 
 def _batch_losses(model: MultiResJSCC, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
-                  channel: channels.FlatChannel, g: torch.Generator) -> TaskLosses:
+                  channel: channels.Channel, g: torch.Generator) -> TaskLosses:
     lo, hi = cfg.snr_train
     snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
     out = model(images, channel, snr, csi=cfg.csi, generator=g)

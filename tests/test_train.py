@@ -125,12 +125,19 @@ def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
 
 @pytest.mark.skipif("mnist-l3" not in pretrained_names(), reason="the pretrained mnist-l3 model is not shipped")
 def test_demo_writes_results_and_figure(tmp_path: Path) -> None:
-    result = cli("demo", "--out", str(tmp_path), "--snr", "0,10")
+    result = cli("demo", "--out", str(tmp_path), "--snr", "0,20")
     assert result.returncode == 0, result.stderr
     records = json.loads((tmp_path / "results.json").read_text())["records"]
-    assert {r["layer"] for r in records} == {1, 2, 3}
-    top = {r["snr_db"]: r for r in records if r["layer"] == 3}
-    assert top[10.0]["psnr"] > top[0.0]["psnr"] and top[10.0]["accuracy"] > 0.9
-    analog = json.loads((tmp_path / "analog.json").read_text())["records"]
-    assert {r["method"] for r in analog} == {"analog"} and all(r["accuracy"] is None for r in analog)
+    assert {r["method"] for r in records} == {"jscc", "analog", "jpeg+ldpc", "jpeg+capacity"}
+    jscc = [r for r in records if r["method"] == "jscc"]
+    assert {r["layer"] for r in jscc} == {1, 2, 3}
+    top = {r["snr_db"]: r for r in jscc if r["layer"] == 3}
+    assert top[20.0]["psnr"] > top[0.0]["psnr"] and top[20.0]["accuracy"] > 0.9
+    analog = [r for r in records if r["method"] == "analog"]
+    assert all(r["accuracy"] is None for r in analog)
+    sscc = {(r["method"], r["snr_db"]): r for r in records if "+" in r["method"]}
+    assert all(r["layer"] is None and r["ratio"] == top[0.0]["ratio"] for r in sscc.values())
+    # At 0 dB nothing fits 72 channel uses (every image is the mean image); at 20 dB most do.
+    assert sscc["jpeg+ldpc", 0.0]["extras"]["delivered"] == 0.0
+    assert sscc["jpeg+capacity", 20.0]["psnr"] > sscc["jpeg+capacity", 0.0]["psnr"] + 5
     assert (tmp_path / "fig.png").stat().st_size > 10_000

@@ -28,7 +28,7 @@ from semcomm.data.base import (
 )
 from semcomm.data.cifar10 import load_cifar10
 from semcomm.data.mnist import load_mnist
-from semcomm.data.sample import SAMPLE_SIZES, load_sample
+from semcomm.data.sample import SAMPLE_SIZES, load_sample, train_mean_image
 
 Loader = Callable[..., ImageDataset]
 
@@ -110,4 +110,5 @@ __all__ = [
     "load_images",
     "load_mnist",
     "load_sample",
+    "train_mean_image",
 ]

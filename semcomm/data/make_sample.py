@@ -1,4 +1,4 @@
-"""Regenerate the embedded samples from a full copy of the datasets.
+"""Regenerate the embedded samples (and training-split mean images) from a full copy of the datasets.
 
 Usage: ``python -m semcomm.data.make_sample --root /path/to/datasets``
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from semcomm.data import load_dataset
 from semcomm.data.download import atomic_output
-from semcomm.data.sample import SAMPLE_SIZES, sample_filename
+from semcomm.data.sample import SAMPLE_SIZES, sample_filename, train_mean_filename
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -54,6 +54,15 @@ def make_sample(name: str, root: str | os.PathLike[str] | None, out_dir: Path) -
     return path
 
 
+def make_train_mean(name: str, root: str | os.PathLike[str] | None, out_dir: Path) -> Path:
+    """Write the mean image (``float32 [C, H, W]`` in [0, 1]) of the training split of ``name``."""
+    train = load_dataset(name, root=root, split="train")
+    mean = train.images.astype(np.float64).mean(axis=0) / 255.0
+    path = out_dir / train_mean_filename(name)
+    write_npz(path, {"mean": mean.astype(np.float32)})
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
@@ -66,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name in SAMPLE_SIZES:
-        path = make_sample(name, args.root, args.out_dir)
-        print(f"{path}: {path.stat().st_size:,} bytes")
+        for path in (make_sample(name, args.root, args.out_dir), make_train_mean(name, args.root, args.out_dir)):
+            print(f"{path}: {path.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Classical digital link blocks: Gray QAM modem and closed-form BER theory."""
+"""Classical digital link blocks: Gray QAM modem, closed-form BER theory, MCS table.
+
+The 5G NR LDPC code is :mod:`semcomm.digital.ldpc` and the LDPC + QAM link
+:mod:`semcomm.digital.link` (imported on their own: they load numba).
+"""
 
 from semcomm.digital.ber_theory import (
     awgn_ber,
@@ -7,6 +11,7 @@ from semcomm.digital.ber_theory import (
     rayleigh_ber_bpsk,
     rayleigh_ber_qpsk,
 )
+from semcomm.digital.mcs import MCS_TABLE, Mcs, get_mcs, info_bits, mcs_indices
 from semcomm.digital.qam import (
     DEMAPPING_METHODS,
     MODULATIONS,
@@ -20,6 +25,11 @@ from semcomm.digital.qam import (
 
 __all__ = [
     "DEMAPPING_METHODS",
+    "MCS_TABLE",
+    "Mcs",
+    "get_mcs",
+    "info_bits",
+    "mcs_indices",
     "MODULATIONS",
     "Constellation",
     "QAMDemapper",

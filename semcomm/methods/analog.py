@@ -57,7 +57,7 @@ class UncodedAnalog(Method):
     def transmit(
         self,
         images: torch.Tensor,
-        channel: channels.FlatChannel,
+        channel: channels.Channel,
         snr_db: float | torch.Tensor,
         csi: str,
         generator: torch.Generator | None = None,

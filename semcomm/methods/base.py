@@ -40,16 +40,28 @@ class Method(ABC):
     Attributes:
         name: label used in results files and plots (e.g. ``"jscc"``, ``"hevc+ldpc"``).
         dataset: the dataset the method was built for (``"mnist"``, ``"cifar10"``).
+        layered: whether the method's results are layers of a multi-resolution system (numbered
+            1..L in results files) or one reconstruction (``layer`` null).
     """
 
     name: str
     dataset: str
+    layered: bool = True
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this method in a results file's config (its name and settings)."""
+        return {"name": self.name}
+
+    def check(self, channel: channels.Channel, csi: str) -> None:
+        """Raise a one-line ``ValueError`` if the method cannot run over ``channel`` with the
+        receiver CSI mode ``csi`` (called for every point of a sweep before any work)."""
+        channels.check_csi(csi, channel)
 
     @abstractmethod
     def transmit(
         self,
         images: torch.Tensor,
-        channel: channels.FlatChannel,
+        channel: channels.Channel,
         snr_db: float | torch.Tensor,
         csi: str,
         generator: torch.Generator | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 import channels
@@ -18,17 +20,27 @@ class JSCCMethod(Method):
     Args:
         model: the model (put in eval mode).
         name: label in results files (default ``"jscc"``).
+        source: where the model came from (pretrained name, run directory or file).
     """
 
-    def __init__(self, model: MultiResJSCC, name: str = "jscc") -> None:
+    def __init__(self, model: MultiResJSCC, name: str = "jscc", source: str | None = None) -> None:
         self.model = model.eval()
         self.name = name
+        self.source = source
         self.dataset = model.config.dataset
+
+    @property
+    def ratio(self) -> float:
+        """Bandwidth ratio of the whole model (all layers)."""
+        return self.model.config.cumulative_ratios()[-1]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "ratio": self.ratio}
 
     def transmit(
         self,
         images: torch.Tensor,
-        channel: channels.FlatChannel,
+        channel: channels.Channel,
         snr_db: float | torch.Tensor,
         csi: str,
         generator: torch.Generator | None = None,
@@ -38,6 +50,15 @@ class JSCCMethod(Method):
         ratios = self.model.config.cumulative_ratios()
         return [LayerResult(recon=r, logits=lg, ratio=q) for r, lg, q in zip(out.recon, out.logits, ratios)]
 
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        """The top layer's semantic head on ``images`` ``[B, C, H, W]`` sent over a noiseless
+        link (received symbols = sent symbols, error variance 0): logits ``[B, classes]``.
+
+        This is the classifier the SSCC baselines are scored with, so that their accuracy and
+        the JSCC layers' accuracy come from the same network."""
+        with torch.inference_mode():
+            return self.model.classify_noiseless(images.float())
+
 
 def load_method(source: str) -> JSCCMethod:
     """A JSCC method from a pretrained name (e.g. ``"mnist-l3"``), a run directory or a
@@ -46,7 +67,7 @@ def load_method(source: str) -> JSCCMethod:
         model, _ = load_checkpoint(source)
     except ValueError as err:
         raise ValueError(f"{err}; or a method name ({', '.join(_method_names())})") from None
-    return JSCCMethod(model)
+    return JSCCMethod(model, source=source)
 
 
 def _method_names() -> list[str]:

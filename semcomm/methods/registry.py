@@ -6,41 +6,24 @@ A new method is one class and one :func:`register` call; the sweep and the CLI f
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from semcomm.methods.analog import UncodedAnalog
 from semcomm.methods.base import Method
-from semcomm.methods.jscc import load_method
+from semcomm.methods.jscc import JSCCMethod, load_method
+from semcomm.methods.sscc import SSCCMethod
+from semcomm.models.checkpoint import pretrained_names
+from semcomm.registry import Registry
 
-__all__ = ["METHODS", "get_method", "method_names", "register", "resolve_method"]
+__all__ = ["METHODS", "SSCCSpec", "get_method", "method_names", "register", "resolve_method", "sweep_methods"]
 
-METHODS: dict[str, Callable[..., Method]] = {}
+#: The ``--method`` entry that expands to one SSCC method per codec and link.
+SSCC = "sscc"
 
-
-def register(name: str, factory: Callable[..., Method]) -> None:
-    """Add a method factory under ``name`` (raises if the name is taken)."""
-    if name in METHODS:
-        raise ValueError(f"method {name!r} is already registered")
-    METHODS[name] = factory
-
-
-def method_names() -> list[str]:
-    """Registered method names, sorted."""
-    return sorted(METHODS)
-
-
-def get_method(name: str, **kwargs: Any) -> Method:
-    """Build the method registered as ``name`` with ``kwargs`` (e.g. ``dataset="mnist"``).
-
-    Raises:
-        ValueError: one line listing the known names, if ``name`` is unknown.
-    """
-    try:
-        factory = METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}") from None
-    return factory(**kwargs)
+METHODS: Registry[Method] = Registry("method")
+register = METHODS.register
+method_names = METHODS.names
+get_method = METHODS.get
 
 
 def resolve_method(source: str, dataset: str | None = None) -> Method:
@@ -66,3 +49,79 @@ def resolve_method(source: str, dataset: str | None = None) -> Method:
 
 
 register(UncodedAnalog.name, UncodedAnalog)
+
+
+@dataclass(frozen=True)
+class SSCCSpec:
+    """The SSCC baselines a sweep adds: one method per codec and link.
+
+    Attributes:
+        codecs: codec names.
+        links: link names.
+        ratio: bandwidth ratio ``k/n``, or None for the first JSCC model's total ratio.
+        classifier: JSCC model whose top-layer head scores the reconstructions, or None for
+            the first JSCC model of the sweep, else the pretrained ``"<dataset>-l3"``.
+    """
+
+    codecs: list[str]
+    links: list[str]
+    ratio: float | None = None
+    classifier: str | None = None
+
+
+def _classifier(spec: SSCCSpec, dataset: str, models: list[JSCCMethod]) -> tuple[JSCCMethod | None, str | None]:
+    if spec.classifier is not None:
+        model = load_method(spec.classifier)
+        if model.dataset != dataset:
+            raise ValueError(f"--classifier {spec.classifier!r} is a {model.dataset} model, not {dataset}")
+        return model, spec.classifier
+    if models:
+        return models[0], models[0].source
+    default = f"{dataset}-l3"
+    return (load_method(default), default) if default in pretrained_names() else (None, None)
+
+
+def sweep_methods(sources: list[str], extra: list[str], sscc: SSCCSpec, dataset: str | None) -> list[Method]:
+    """The methods of a sweep, from what the user typed.
+
+    Args:
+        sources: JSCC checkpoints (run directories, files, pretrained names) or method names.
+        extra: names from ``--method``: :data:`SSCC` (one :class:`SSCCMethod` per codec and
+            link of ``sscc``) or registered method names.
+        sscc: the SSCC settings.
+        dataset: the dataset, or None for the JSCC models' own.
+
+    Raises:
+        ValueError: one line, for nothing to sweep, an unknown name, mixed datasets, a missing
+            dataset or ratio, or two methods with the same name.
+    """
+    models = [load_method(s) for s in sources if s not in METHODS]
+    datasets = {m.dataset for m in models} | ({dataset} if dataset else set())
+    if len(datasets) > 1:
+        raise ValueError(f"the methods of one sweep must share a dataset, got {', '.join(sorted(datasets))}")
+    named = [s for s in sources if s in METHODS] + [e for e in extra if e != SSCC]
+    if not datasets and (named or SSCC in extra):
+        raise ValueError("give --dataset (mnist or cifar10) or a JSCC model")
+    ds = datasets.pop() if datasets else None
+    methods: list[Method] = list(models) + [get_method(name, dataset=ds) for name in named]
+    if SSCC in extra:
+        if sscc.ratio is not None:
+            ratio = sscc.ratio
+        elif models:
+            ratio = models[0].ratio
+        else:
+            raise ValueError("--method sscc needs --ratio (or a JSCC model to match)")
+        classifier, classifier_name = _classifier(sscc, ds, models)
+        classify = None if classifier is None else classifier.classify
+        methods += [
+            SSCCMethod(codec, link, ds, ratio, classifier=classify, classifier_name=classifier_name)
+            for codec in sscc.codecs
+            for link in sscc.links
+        ]
+    if not methods:
+        raise ValueError("nothing to sweep: give a JSCC model, a method name (analog) or --method sscc")
+    names = [m.name for m in methods]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"two methods of the sweep are named {', '.join(twice)}; sweep them into separate files")
+    return methods

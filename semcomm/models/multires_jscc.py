@@ -222,10 +222,14 @@ class ProgressiveDecoder(nn.Module):
             maps += [planes.unflatten(1, (-1, *self.grid)), rel.unflatten(1, (-1, *self.grid))]
         return torch.cat(maps, dim=1)
 
+    def features(self, latent: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """The shared trunk: ``[N, 2 sum c_l, h, w]`` -> ``[N, width, h, w]`` (see :meth:`forward`)."""
+        return self.body(self.inp(latent) + self.layer_embedding(layer)[:, :, None, None])
+
     def forward(self, latent: torch.Tensor, layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``latent`` ``[N, 2 sum c_l, h, w]`` with zeros beyond each row's layer; ``layer`` ``[N]``
         0-based layer index of each row. Returns images ``[N, C, H, W]`` and logits ``[N, classes]``."""
-        f = self.body(self.inp(latent) + self.layer_embedding(layer)[:, :, None, None])
+        f = self.features(latent, layer)
         logits = self.classifier(f.mean(dim=(2, 3)))
         img = self.up(f)[..., : self.out_hw[0], : self.out_hw[1]] + 0.5
         return _clamp_unit(img), logits
@@ -267,10 +271,20 @@ class MultiResJSCC(nn.Module):
         imgs, logits = self.decoder(self.decoder.to_grid(masked.flatten(0, 1)), layer)
         return list(imgs.unflatten(0, (n_layers, batch))), list(logits.unflatten(0, (n_layers, batch)))
 
+    def classify_noiseless(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, classes]`` of the top layer's semantic head when every layer arrives
+        without noise (received symbols = sent symbols, error variance 0); the image decoder
+        is not run."""
+        symbols = torch.cat(self.encode(images), dim=-1)  # [B, K]
+        feats = torch.cat([torch.view_as_real(symbols), torch.zeros_like(symbols.real).unsqueeze(-1)], dim=-1)
+        layer = torch.full((symbols.shape[0],), self.config.num_layers - 1, device=symbols.device)
+        f = self.decoder.features(self.decoder.to_grid(feats), layer)
+        return self.decoder.classifier(f.mean(dim=(2, 3)))
+
     def forward(
         self,
         images: torch.Tensor,
-        channel: channels.FlatChannel,
+        channel: channels.Channel,
         snr_db: float | torch.Tensor,
         csi: str = "perfect",
         generator: torch.Generator | None = None,
@@ -278,6 +292,7 @@ class MultiResJSCC(nn.Module):
         layers = self.encode(images)
         out = channel(torch.cat(layers, dim=-1), snr_db, generator=generator)
         rx = channels.receive(out, csi, method="mmse")
-        mse = rx.noise_var if csi == "perfect" else rx.noise_var / (1 + rx.noise_var)
+        # With h or its pilot estimate (perfect, ls, lmmse), MMSE equalisation reports its MSE.
+        mse = rx.noise_var if csi != "none" else rx.noise_var / (1 + rx.noise_var)
         recons, logits = self.receive(rx.x_hat, mse.to(rx.x_hat.real.dtype))
         return JSCCOutput(recon=recons, logits=logits, symbols=layers)

@@ -14,12 +14,14 @@ may own parameters (it is an ``nn.Module``; the trainer optimises them with the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from semcomm.registry import Registry
 
 __all__ = ["TaskLosses", "LossWeighting", "FixedWeighting", "EqualWeighting", "WEIGHTINGS", "get_weighting"]
 
@@ -93,11 +95,11 @@ def _per_layer(value: float | Sequence[float], num_layers: int, what: str) -> li
     return values
 
 
-WEIGHTINGS: dict[str, Callable[..., LossWeighting]] = {"fixed": FixedWeighting, "equal": EqualWeighting}
+WEIGHTINGS: Registry[LossWeighting] = Registry("loss weighting")
+WEIGHTINGS.register("fixed", FixedWeighting)
+WEIGHTINGS.register("equal", EqualWeighting)
 
 
 def get_weighting(name: str, num_layers: int, **kwargs: Any) -> LossWeighting:
     """Instantiate the loss weighting registered as ``name`` for ``num_layers`` layers."""
-    if name not in WEIGHTINGS:
-        raise ValueError(f"unknown loss weighting {name!r}; choose one of: {', '.join(WEIGHTINGS)}")
-    return WEIGHTINGS[name](num_layers, **kwargs)
+    return WEIGHTINGS.get(name, num_layers=num_layers, **kwargs)

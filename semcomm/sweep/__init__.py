@@ -2,14 +2,23 @@
 
 from semcomm.sweep.grid import parse_count, parse_ratios, parse_snr_list, parse_snr_range, parse_weights
 from semcomm.sweep.results_io import ResultsFile, provenance, read_json, write_json_atomic
-from semcomm.sweep.runner import KEY_FIELDS, RECORD_FIELDS, SweepPoint, pending_points, run_sweep, sweep_points
-from semcomm.sweep.seeding import point_generator
+from semcomm.sweep.runner import (
+    KEY_FIELDS,
+    RECORD_FIELDS,
+    SweepPoint,
+    check_methods,
+    pending_points,
+    run_sweep,
+    sweep_points,
+)
+from semcomm.seeding import point_generator
 
 __all__ = [
     "KEY_FIELDS",
     "RECORD_FIELDS",
     "ResultsFile",
     "SweepPoint",
+    "check_methods",
     "parse_count",
     "parse_ratios",
     "parse_snr_list",

@@ -10,10 +10,12 @@ just the missing ones.
 Records (one per point and layer; :data:`RECORD_FIELDS`, identified by :data:`KEY_FIELDS`)::
 
     {"method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
-     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images"}
+     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "extras"}
 
-``layer`` counts from 1; ``ratio`` is the bandwidth ratio spent up to that layer;
-``accuracy`` is None for a method without a classifier.
+``layer`` counts from 1 (null for a single-reconstruction method such as SSCC); ``ratio`` is
+the bandwidth ratio spent up to that layer; ``accuracy`` is None for a method without a
+classifier; ``extras`` holds the method's own per-point numbers (e.g. an SSCC link's bit
+budget and delivered fraction), averaged over the images, and its labels (e.g. the MCS).
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from semcomm.data import ImageDataset
 from semcomm.methods.base import Method
 from semcomm.metrics import LayerMetrics
 from semcomm.sweep.results_io import ResultsFile
-from semcomm.sweep.seeding import point_generator
+from semcomm.seeding import point_generator
 
-__all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SweepPoint", "pending_points", "run_sweep", "sweep_points"]
+__all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SweepPoint", "check_methods", "pending_points", "run_sweep", "sweep_points"]
 
 RECORD_FIELDS: tuple[str, ...] = (
     "method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
-    "psnr", "psnr_ci95", "ssim", "accuracy", "n_images",
+    "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "extras",
 )
 KEY_FIELDS: tuple[str, ...] = ("method", "dataset", "channel", "csi", "snr_db", "layer")
 _POINT_FIELDS = KEY_FIELDS[:-1]  # a point's records share these; "layer" tells them apart
@@ -71,6 +73,18 @@ def sweep_points(channel_names: list[str], csi_modes: list[str], snrs: list[floa
     return [SweepPoint(c, m, float(s)) for c in channel_names for m in csi_modes for s in snrs]
 
 
+def check_methods(methods: list[Method], links: dict[str, channels.Channel], csi_modes: list[str]) -> None:
+    """Ask every method whether it runs over every channel (name -> module) with every CSI mode.
+
+    Raises:
+        ValueError: one line, from the first method that refuses a combination.
+    """
+    for method in methods:
+        for link in links.values():
+            for csi in csi_modes:
+                method.check(link, csi)
+
+
 def _point_key(method: Method, dataset: str, point: SweepPoint) -> tuple[Any, ...]:
     return (method.name, dataset, point.channel, point.csi, point.snr_db)
 
@@ -88,7 +102,7 @@ def pending_points(results: ResultsFile, method: Method, dataset: str, points: l
 def _evaluate_point(
     method: Method,
     images: ImageDataset,
-    channel: channels.FlatChannel,
+    channel: channels.Channel,
     point: SweepPoint,
     batch_size: int,
     generator: torch.Generator,
@@ -98,6 +112,7 @@ def _evaluate_point(
     """All the layers' records of one point."""
     metrics: list[LayerMetrics] = []
     ratios: list[float] = []
+    extras: list[_Extras] = []
     for start in range(0, len(images), batch_size):
         x = torch.from_numpy(images.images[start : start + batch_size]).to(device).float() / 255.0  # [B, C, H, W]
         labels = torch.from_numpy(images.labels[start : start + batch_size]).to(device)  # [B]
@@ -105,10 +120,12 @@ def _evaluate_point(
         if not metrics:
             metrics = [LayerMetrics() for _ in layers]
             ratios = [layer.ratio for layer in layers]
+            extras = [_Extras() for _ in layers]
         if len(layers) != len(metrics):
             raise RuntimeError(f"method {method.name!r} returned {len(layers)} layers, earlier {len(metrics)}")
-        for m, layer in zip(metrics, layers):
+        for m, e, layer in zip(metrics, extras, layers):
             m.update(layer.recon, x, layer.logits, labels)
+            e.update(layer.extras, x.shape[0])
         if progress is not None:
             progress(x.shape[0])
     return [
@@ -118,12 +135,35 @@ def _evaluate_point(
             "channel": point.channel,
             "csi": point.csi,
             "snr_db": point.snr_db,
-            "layer": index,
+            "layer": index if method.layered else None,
             "ratio": ratio,
         }
         | m.compute()
-        for index, (m, ratio) in enumerate(zip(metrics, ratios), start=1)
+        | {"extras": e.compute()}
+        for index, (m, e, ratio) in enumerate(zip(metrics, extras, ratios), start=1)
     ]
+
+
+class _Extras:
+    """Per-point summary of a layer's ``extras``: numbers averaged over the images (weighted by
+    batch size), text values listed once each in order of appearance."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._labels: dict[str, dict[str, None]] = {}
+        self._count = 0
+
+    def update(self, extras: dict[str, Any], batch: int) -> None:
+        self._count += batch
+        for key, value in extras.items():
+            if isinstance(value, str):
+                self._labels.setdefault(key, {})[value] = None
+            else:
+                self._sums[key] = self._sums.get(key, 0.0) + float(value) * batch
+
+    def compute(self) -> dict[str, Any]:
+        means = {key: total / self._count for key, total in self._sums.items()}
+        return means | {key: ", ".join(values) for key, values in self._labels.items()}
 
 
 def run_sweep(
@@ -173,6 +213,7 @@ def run_sweep(
         raise ValueError(f"method {method.name!r} was built for {method.dataset!r}, not {images.name!r} images")
     if batch_size < 1 or len(images) == 0:
         raise ValueError(f"need a batch size >= 1 and at least one image, got {batch_size} and {len(images)}")
+    check_methods([method], links, csi_modes)
     device = torch.device(device)
     with torch.inference_mode():
         for point in pending_points(results, method, images.name, points):
