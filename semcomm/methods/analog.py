@@ -48,6 +48,7 @@ class UncodedAnalog(Method):
     """
 
     name = "analog"
+    layered = False
 
     def __init__(self, dataset: str | None = None) -> None:
         if dataset is None:
