@@ -1,5 +1,6 @@
 """What every channel shares: the :class:`Channel` interface, its :class:`ChannelOutput`, the
-receiver CSI modes and the complex Gaussian sampler.
+receiver CSI modes, the complex Gaussian and noise samplers, the Rician ``|h|^2`` distribution
+and the option checks.
 
 A channel is a ``torch.nn.Module`` called as ``out = ch(x, snr_db, generator=g)``:
 
@@ -13,13 +14,25 @@ It returns a :class:`ChannelOutput` (or a subclass carrying more, e.g. OFDM pilo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from scipy import stats
 from torch import nn
 
-__all__ = ["CSI_MODES", "Channel", "ChannelOutput", "check_input", "complex_normal"]
+from channels.conventions import as_snr_tensor, snr_db_to_noise_var
+
+__all__ = [
+    "CSI_MODES",
+    "Channel",
+    "ChannelOutput",
+    "awgn_noise",
+    "check_input",
+    "complex_normal",
+    "per_example_noise_var",
+    "rician_power_gain",
+]
 
 #: Receiver CSI modes: ``perfect`` and ``none`` work on every channel; ``ls`` and ``lmmse``
 #: estimate the channel from pilots and need a channel that sends them (the OFDM channels).
@@ -83,3 +96,54 @@ def complex_normal(
 ) -> torch.Tensor:
     """Samples of CN(0, 1): ``E|z|^2 = 1``, variance 1/2 on each of the real and imaginary parts."""
     return torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
+
+
+def per_example_noise_var(snr_db: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """N0 of every example at Es/N0 ``snr_db`` (a number or ``[B]``), float ``[B, 1, ..., 1]``
+    broadcastable to ``x`` (``[B, ..., n]``)."""
+    batch = x.shape[0]
+    noise_var = snr_db_to_noise_var(as_snr_tensor(snr_db, batch, device=x.device))
+    return noise_var.reshape((batch,) + (1,) * (x.dim() - 1))
+
+
+def awgn_noise(
+    shape: tuple[int, ...] | torch.Size,
+    noise_var: torch.Tensor,
+    generator: torch.Generator | None,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """Samples of CN(0, N0) of the given complex ``dtype``, with ``N0 = noise_var`` (float,
+    broadcastable to ``shape``, e.g. ``[B, 1, ..., 1]`` for one N0 per example)."""
+    noise = complex_normal(shape, generator, dtype, device)
+    torch.view_as_real(noise).mul_(noise_var.sqrt().to(dtype.to_real()).unsqueeze(-1))  # in place, real
+    return noise
+
+
+def rician_power_gain(k_factor: float) -> stats.rv_continuous:
+    """Frozen distribution of ``|h|^2`` for Rician fading with K-factor ``k_factor`` (linear,
+    >= 0) and ``E|h|^2 = 1``: ``Exp(1)`` (Rayleigh) for ``K = 0``."""
+    if k_factor == 0:
+        return stats.expon()
+    # |h|^2 = s^2/2 * chi'^2(2 dof, noncentrality 2K) with s^2 = 1/(K+1); mean = 1.
+    return stats.ncx2(df=2, nc=2 * k_factor, scale=1.0 / (2 * (k_factor + 1)))
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    """``value`` as a float if it is a finite number > 0 (>= 0 with ``allow_zero``), else a
+    one-line ``ValueError`` naming ``name``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: int | None, minimum: int, none_means: str | None = None) -> int | None:
+    """``value`` if it is an integer >= ``minimum`` (or None, where ``none_means`` says what None
+    stands for), else a one-line ``ValueError`` naming ``name``."""
+    if value is None and none_means is not None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = "an integer" if none_means is None else f"None ({none_means}) or an integer"
+        raise ValueError(f"{name} must be {allowed} >= {minimum}, got {value!r}")
+    return value

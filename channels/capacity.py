@@ -54,10 +54,9 @@ def _expect(power_gain: stats.rv_continuous, fn) -> float:
 def ergodic_capacity(snr_db: ArrayLike, power_gain: stats.rv_continuous | None) -> np.ndarray:
     """``E[log2(1 + SNR g)]`` with ``g = |h|^2 ~ power_gain`` (a frozen scipy distribution, e.g.
     ``channel.power_gain``); ``None`` means no fading (AWGN)."""
-    snr = _snr_linear(snr_db)
     if power_gain is None:
-        return np.log2(1.0 + snr)
-    return np.vectorize(lambda s: _expect(power_gain, lambda g: np.log2(1.0 + s * g)))(snr)
+        return awgn_capacity(snr_db)
+    return np.vectorize(lambda s: _expect(power_gain, lambda g: np.log2(1.0 + s * g)))(_snr_linear(snr_db))
 
 
 def rayleigh_outage_probability(rate: ArrayLike, snr_db: ArrayLike) -> np.ndarray:

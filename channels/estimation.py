@@ -99,7 +99,7 @@ class PilotEstimator(nn.Module):
         ls_bias = r_dd - 2 * (w * r_dp.conj()).sum(-1).real + ((w @ r_pp) * w.conj()).sum(-1).real
         eigval, eigvec = torch.linalg.eigh(r_pp)
         gain = r_dp @ eigvec  # [D, P]
-        self.register_buffer("pilot_values", grid.pilot_values.clone(), persistent=False)
+        self.grid = grid
         self.register_buffer("ls_weights", w.to(torch.complex64), persistent=False)
         self.register_buffer("ls_bias", ls_bias.float(), persistent=False)
         self.register_buffer("ls_noise_gain", (w.abs() ** 2).sum(-1).float(), persistent=False)
@@ -108,6 +108,11 @@ class PilotEstimator(nn.Module):
         self.register_buffer("lmmse_gain", gain.to(torch.complex64), persistent=False)
         self.register_buffer("lmmse_gain_power", (gain.abs() ** 2).float(), persistent=False)
         self.register_buffer("prior_var", r_dd.float(), persistent=False)
+
+    @property
+    def pilot_values(self) -> torch.Tensor:
+        """The known pilots, the grid's :attr:`~channels.ofdm.ResourceGrid.pilot_values` ``[P]``."""
+        return self.grid.pilot_values
 
     def forward(
         self, y_pilot: torch.Tensor, noise_var: torch.Tensor, method: Estimator

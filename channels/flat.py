@@ -24,8 +24,17 @@ import math
 import torch
 from scipy import stats
 
-from channels.base import Channel, ChannelOutput, check_input, complex_normal
-from channels.conventions import as_snr_tensor, snr_db_to_noise_var
+from channels.base import (
+    Channel,
+    ChannelOutput,
+    _count,
+    _positive,
+    awgn_noise,
+    check_input,
+    complex_normal,
+    per_example_noise_var,
+    rician_power_gain,
+)
 
 __all__ = ["ChannelOutput", "FlatChannel", "AWGN", "RayleighBlock", "RayleighFast", "Rician"]
 
@@ -54,12 +63,9 @@ class FlatChannel(Channel):
     ) -> ChannelOutput:
         """Pass ``x`` (complex ``[B, ..., n]``, ``E|x|^2 = 1``) through the channel at ``snr_db``."""
         check_input(x)
-        batch = x.shape[0]
-        snr = as_snr_tensor(snr_db, batch, device=x.device)
-        noise_var = snr_db_to_noise_var(snr).reshape((batch,) + (1,) * (x.dim() - 1))
+        noise_var = per_example_noise_var(snr_db, x)
         h = self.draw_gains(x, generator)
-        noise = complex_normal(x.shape, generator, x.dtype, x.device)
-        torch.view_as_real(noise).mul_(torch.sqrt(noise_var).to(x.real.dtype).unsqueeze(-1))  # in place, real
+        noise = awgn_noise(x.shape, noise_var, generator, x.dtype, x.device)
         y = noise.add_(h * x if self.fading else x)
         return ChannelOutput(y=y, h=h, noise_var=noise_var)
 
@@ -78,10 +84,7 @@ class AWGN(FlatChannel):
         return None
 
 
-def _check_block_len(block_len: int | None) -> int | None:
-    if block_len is not None and (isinstance(block_len, bool) or not isinstance(block_len, int) or block_len < 1):
-        raise ValueError(f"block_len must be None (one gain per example) or an integer >= 1, got {block_len!r}")
-    return block_len
+_BLOCK_LEN_NONE = "one gain per example"
 
 
 def _blocked(gains: torch.Tensor, x: torch.Tensor, block_len: int | None) -> torch.Tensor:
@@ -108,7 +111,7 @@ class RayleighBlock(FlatChannel):
 
     def __init__(self, block_len: int | None = None) -> None:
         super().__init__()
-        self.block_len = _check_block_len(block_len)
+        self.block_len = _count("block_len", block_len, 1, none_means=_BLOCK_LEN_NONE)
 
     def draw_gains(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         gains = complex_normal((x.shape[0], _n_blocks(x, self.block_len)), generator, x.dtype, x.device)
@@ -149,12 +152,8 @@ class Rician(FlatChannel):
 
     def __init__(self, k_factor: float = 1.0, block_len: int | None = None, los_phase: float | None = 0.0) -> None:
         super().__init__()
-        if isinstance(k_factor, bool) or not isinstance(k_factor, (int, float)) or not (
-            0.0 <= k_factor < math.inf
-        ):
-            raise ValueError(f"k_factor must be a finite number >= 0 (linear), got {k_factor!r}")
-        self.k_factor = float(k_factor)
-        self.block_len = _check_block_len(block_len)
+        self.k_factor = _positive("k_factor (linear)", k_factor, allow_zero=True)
+        self.block_len = _count("block_len", block_len, 1, none_means=_BLOCK_LEN_NONE)
         self.los_phase = los_phase
 
     def draw_gains(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -170,9 +169,7 @@ class Rician(FlatChannel):
 
     @property
     def power_gain(self) -> stats.rv_continuous:
-        k = self.k_factor
-        # |h|^2 = s^2/2 * chi'^2(2 dof, noncentrality 2K) with s^2 = 1/(K+1); mean = 1.
-        return stats.ncx2(df=2, nc=2 * k, scale=1.0 / (2 * (k + 1)))
+        return rician_power_gain(self.k_factor)
 
     def extra_repr(self) -> str:
         return f"k_factor={self.k_factor}, block_len={self.block_len}, los_phase={self.los_phase}"

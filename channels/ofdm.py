@@ -38,27 +38,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from scipy import stats
 from torch import nn
 
-from channels.base import CSI_MODES, Channel, ChannelOutput, check_input, complex_normal
-from channels.conventions import as_snr_tensor, snr_db_to_noise_var
+from channels.base import (
+    CSI_MODES,
+    Channel,
+    ChannelOutput,
+    _count,
+    _positive,
+    awgn_noise,
+    check_input,
+    per_example_noise_var,
+)
 from channels.estimation import PilotEstimator
 from channels.tdl import TDL, TDLProfile
 
 __all__ = ["OFDMChannel", "OFDMChannelOutput", "ResourceGrid", "ofdm_time_domain", "tdl_channel"]
 
 Domain = Literal["freq", "time"]
-
-
-def _count(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class ResourceGrid(nn.Module):
@@ -97,10 +99,7 @@ class ResourceGrid(nn.Module):
             raise ValueError(f"num_subcarriers must be even, got {num_subcarriers}")
         self.num_symbols = _count("num_symbols", num_symbols, 1)
         self.pilot_spacing = _count("pilot_spacing", pilot_spacing, 1)
-        spacing = subcarrier_spacing_khz
-        if isinstance(spacing, bool) or not isinstance(spacing, (int, float)) or not (0 < spacing < math.inf):
-            raise ValueError(f"subcarrier_spacing_khz must be a finite number > 0, got {spacing!r}")
-        self.subcarrier_spacing = 1e3 * float(spacing)
+        self.subcarrier_spacing = 1e3 * _positive("subcarrier_spacing_khz", subcarrier_spacing_khz)
         needed = math.ceil(max_delay_s * self.sample_rate - 1e-6)
         self.cp_len = needed if cp_len is None else _count("cp_len", cp_len, 0)
         if self.cp_len < needed:
@@ -187,9 +186,16 @@ class OFDMChannelOutput(ChannelOutput):
     estimator: PilotEstimator
 
 
+def to_input_shape(t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """Per-slot REs ``[B, n, D]`` (in the mapping order) -> the input's ``shape`` ``[B, ..., k]``,
+    dropping the zero padding of the last slot."""
+    return t.reshape(t.shape[0], -1)[:, : math.prod(shape[1:])].reshape(shape)
+
+
 def ofdm_time_domain(
     grid: torch.Tensor,
-    lag_taps: torch.Tensor,
+    taps: torch.Tensor,
+    lags: torch.Tensor,
     cp_len: int,
     noise_var: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -198,9 +204,10 @@ def ofdm_time_domain(
 
     Args:
         grid: transmit REs, complex ``[B, T, N]`` (``T`` OFDM symbols, centred subcarrier order).
-        lag_taps: channel taps at lags ``0 .. M-1`` samples, complex ``[B, T, M]``, constant
-            within an OFDM symbol (a sample is convolved with the taps of the symbol it arrives in).
-        cp_len: cyclic prefix in samples; ``cp_len >= M - 1`` avoids inter-symbol interference.
+        taps: channel taps, complex ``[B, T, L]``, constant within an OFDM symbol (a sample is
+            convolved with the taps of the symbol it arrives in).
+        lags: integer delay of every tap in samples, ``[L]`` (taps may share a lag).
+        cp_len: cyclic prefix in samples; ``cp_len >= max(lags)`` avoids inter-symbol interference.
         noise_var: N0 per sample (and per RE), float ``[B]``.
         generator: fixes the noise.
 
@@ -210,14 +217,16 @@ def ofdm_time_domain(
     batch, symbols, n = grid.shape
     s = torch.fft.ifft(torch.fft.ifftshift(grid, dim=-1), norm="ortho")
     stream = torch.cat([s[..., n - cp_len :], s], dim=-1).reshape(batch, -1)  # [B, T (N + cp)]
-    taps = lag_taps.repeat_interleave(n + cp_len, dim=1)  # [B, T (N + cp), M]
-    received = sum(
-        taps[..., m] * F.pad(stream, (m, 0))[:, : stream.shape[1]] for m in range(lag_taps.shape[-1])
-    )
-    noise = complex_normal(received.shape, generator, received.dtype, received.device)
-    received = received + noise_var.sqrt().to(received.real.dtype)[:, None] * noise
-    body = received.reshape(batch, symbols, n + cp_len)[..., cp_len:]
-    return torch.fft.fftshift(torch.fft.fft(body, norm="ortho"), dim=-1)
+
+    def delayed(lag: int) -> torch.Tensor:  # the stream delayed by ``lag`` samples, [B, T, N + cp]
+        return F.pad(stream, (lag, 0))[:, : stream.shape[1]].reshape(batch, symbols, n + cp_len)
+
+    # Taps that share a lag add up: one delayed copy of the stream per distinct lag, scaled per OFDM symbol.
+    distinct, which = lags.unique(return_inverse=True)
+    lag_taps = taps @ F.one_hot(which, len(distinct)).to(taps.dtype)  # [B, T, distinct lags]
+    received = sum(lag_taps[..., i, None] * delayed(lag) for i, lag in enumerate(distinct.tolist()))
+    received = received + awgn_noise(received.shape, noise_var[:, None, None], generator, received.dtype, received.device)
+    return torch.fft.fftshift(torch.fft.fft(received[..., cp_len:], norm="ortho"), dim=-1)
 
 
 class OFDMChannel(Channel):
@@ -229,11 +238,15 @@ class OFDMChannel(Channel):
 
     Args:
         tdl: the tap model (:class:`~channels.tdl.TDL`).
-        num_subcarriers, num_symbols, subcarrier_spacing_khz, pilot_symbols, pilot_spacing: the
-            grid (:class:`ResourceGrid`).
-        cp_len: cyclic prefix in samples; None = the shortest that covers the largest delay.
         domain: ``"freq"`` (per-subcarrier model, exact delays) or ``"time"`` (IFFT, CP,
             sample-spaced convolution, FFT).
+        **grid_options: the options of :class:`ResourceGrid`, with its defaults:
+            ``num_subcarriers``, ``num_symbols``, ``subcarrier_spacing_khz``, ``cp_len`` (None =
+            the shortest that covers the largest delay), ``pilot_symbols``, ``pilot_spacing``;
+            ``max_delay_s`` is the TDL's.
+
+    Attributes:
+        grid: the :class:`ResourceGrid`.
 
     Raises:
         ValueError: on a cyclic prefix shorter than the largest delay, or a bad grid option.
@@ -241,36 +254,24 @@ class OFDMChannel(Channel):
 
     csi_modes = CSI_MODES
 
-    def __init__(
-        self,
-        tdl: TDL,
-        num_subcarriers: int = 128,
-        num_symbols: int = 14,
-        subcarrier_spacing_khz: float = 30.0,
-        pilot_symbols: tuple[int, ...] = (2, 11),
-        pilot_spacing: int = 2,
-        cp_len: int | None = None,
-        domain: Domain = "freq",
-    ) -> None:
+    def __init__(self, tdl: TDL, domain: Domain = "freq", **grid_options: Any) -> None:
         super().__init__()
         if domain not in ("freq", "time"):
             raise ValueError(f"unknown domain {domain!r}; choose one of: freq, time")
         self.tdl, self.domain = tdl, domain
         self.name = f"tdl-{tdl.profile.name.lower()}"
-        self.grid = ResourceGrid(
-            num_subcarriers, num_symbols, subcarrier_spacing_khz, cp_len, pilot_symbols, pilot_spacing, tdl.max_delay_s
-        )
+        self.grid = ResourceGrid(max_delay_s=tdl.max_delay_s, **grid_options)
         delays = tdl.delays_s
         if domain == "time":
             lags = torch.round(delays * self.grid.sample_rate).long()
-            self.register_buffer("lag_map", F.one_hot(lags, int(lags.max()) + 1).to(torch.complex64), persistent=False)
+            self.register_buffer("lags", lags, persistent=False)  # [L], in samples
             delays = lags.double() / self.grid.sample_rate
-        phasors = torch.polar(torch.ones(len(delays), num_subcarriers, dtype=torch.float64),
+        phasors = torch.polar(torch.ones(len(delays), self.grid.num_subcarriers, dtype=torch.float64),
                               -2 * math.pi * delays[:, None] * self.grid.frequencies)  # [L, N]
         self.register_buffer("phasors", phasors.to(torch.complex64), persistent=False)
         # Second-order statistics of H over one slot, which the LMMSE estimator assumes known.
         freq_cov = (phasors.T * tdl.powers) @ phasors.conj()  # [N, N], Rayleigh parts
-        times = torch.arange(num_symbols, dtype=torch.float64) * self.grid.symbol_duration
+        times = torch.arange(self.grid.num_symbols, dtype=torch.float64) * self.grid.symbol_duration
         rayleigh_t, los_t = tdl.time_correlation(times[:, None] - times[None, :])
         self.estimator = PilotEstimator(self.grid, freq_cov, rayleigh_t.to(torch.complex128), tdl.los_power, los_t)
 
@@ -288,22 +289,22 @@ class OFDMChannel(Channel):
         batch, total = x.shape[0], math.prod(x.shape[1:])
         grid = self.grid
         slots = -(-total // grid.num_data)
-        noise_var = snr_db_to_noise_var(as_snr_tensor(snr_db, batch, device=x.device))  # [B]
+        noise_var = per_example_noise_var(snr_db, x)  # [B, 1, ..., 1]
         taps = self.tdl(batch, slots * grid.num_symbols, grid.symbol_duration, generator, x.dtype)  # [B, T, L]
         h_data, h_pilot = grid.split(taps @ self.phasors.to(x.dtype))  # H on the [B, T, N] grid, split
         data = F.pad(x.reshape(batch, total), (0, slots * grid.num_data - total)).reshape(batch, slots, -1)
         if self.domain == "freq":  # per RE: no need to assemble the grid
-            noise = complex_normal((batch, slots, grid.num_data + grid.num_pilots), generator, x.dtype, x.device)
-            noise = noise_var.sqrt().to(x.real.dtype)[:, None, None] * noise
+            shape = (batch, slots, grid.num_data + grid.num_pilots)
+            noise = awgn_noise(shape, noise_var.reshape(batch, 1, 1), generator, x.dtype, x.device)
             y_data = h_data * data + noise[..., : grid.num_data]
             y_pilot = h_pilot * grid.pilot_values.to(x.dtype) + noise[..., grid.num_data :]
         else:
-            lag_taps = taps @ self.lag_map.to(x.dtype)
-            y_data, y_pilot = grid.split(ofdm_time_domain(grid.map(data), lag_taps, grid.cp_len, noise_var, generator))
+            received = ofdm_time_domain(grid.map(data), taps, self.lags, grid.cp_len, noise_var.reshape(batch), generator)
+            y_data, y_pilot = grid.split(received)
         return OFDMChannelOutput(
-            y=y_data.reshape(batch, -1)[:, :total].reshape(x.shape),
-            h=h_data.reshape(batch, -1)[:, :total].reshape(x.shape),
-            noise_var=noise_var.reshape((batch,) + (1,) * (x.dim() - 1)),
+            y=to_input_shape(y_data, x.shape),
+            h=to_input_shape(h_data, x.shape),
+            noise_var=noise_var,
             y_pilot=y_pilot,
             h_pilot=h_pilot,
             estimator=self.estimator,

@@ -31,12 +31,13 @@ import torch
 
 from channels.base import CSI_MODES, Channel, ChannelOutput
 from channels.estimation import ChannelEstimate
-from channels.ofdm import OFDMChannelOutput
+from channels.ofdm import OFDMChannelOutput, to_input_shape
 
 __all__ = ["CSI_MODES", "Equalized", "check_csi", "equalize", "estimate", "no_csi", "receive"]
 
 EqualizerName = Literal["zf", "mmse"]
-_PILOT_MODES = ("ls", "lmmse")
+#: Why a pilot-based CSI mode fails on a flat channel; follows ``f"CSI mode {csi!r} "``.
+_NEEDS_OFDM = "estimates the channel from pilots and needs an OFDM channel (tdl-a ... tdl-e)"
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,7 @@ def check_csi(csi: str, channel: Channel | None = None) -> str:
             f"unknown CSI mode {csi!r}; choose one of: perfect, none (any channel), ls, lmmse (OFDM channels)"
         )
     if channel is not None and csi not in channel.csi_modes:
-        raise ValueError(
-            f"CSI mode {csi!r} estimates the channel from pilots and needs an OFDM channel (tdl-a ... tdl-e); "
-            f"{channel.name!r} supports: {', '.join(channel.csi_modes)}"
-        )
+        raise ValueError(f"CSI mode {csi!r} {_NEEDS_OFDM}; {channel.name!r} supports: {', '.join(channel.csi_modes)}")
     return csi
 
 
@@ -103,19 +101,10 @@ def estimate(out: ChannelOutput, csi: str) -> ChannelEstimate:
     Raises:
         ValueError: if ``out`` has no pilots (a flat channel's output) or ``csi`` is not ls/lmmse.
     """
-    if csi not in _PILOT_MODES:
-        raise ValueError(f"unknown channel estimator {csi!r}; choose one of: {', '.join(_PILOT_MODES)}")
     if not isinstance(out, OFDMChannelOutput):
-        raise ValueError(
-            f"CSI mode {csi!r} estimates the channel from pilots and needs an OFDM channel (tdl-a ... tdl-e); "
-            "a flat channel sends none"
-        )
-    batch, total = out.y.shape[0], out.y[0].numel()
-    h_hat, error = out.estimator(out.y_pilot, out.noise_var.reshape(batch), csi)
-    return ChannelEstimate(
-        h_hat=h_hat.reshape(batch, -1)[:, :total].reshape(out.y.shape),
-        error_var=error.reshape(batch, -1)[:, :total].reshape(out.y.shape),
-    )
+        raise ValueError(f"CSI mode {csi!r} {_NEEDS_OFDM}; a flat channel sends none")
+    h_hat, error = out.estimator(out.y_pilot, out.noise_var.reshape(out.y.shape[0]), csi)
+    return ChannelEstimate(h_hat=to_input_shape(h_hat, out.y.shape), error_var=to_input_shape(error, out.y.shape))
 
 
 def receive(out: ChannelOutput, csi: str, method: EqualizerName = "zf") -> Equalized:

@@ -2,7 +2,7 @@
 
 Names: the flat channels ``awgn``, ``rayleigh-block``, ``rayleigh-fast``, ``rician``, and the
 OFDM channels ``tdl-a`` ... ``tdl-e`` (:func:`channels.ofdm.tdl_channel` with that TR 38.901
-profile; options ``delay_spread_ns=300``, ``max_doppler_hz=0``, ``num_subcarriers=64``,
+profile; options ``delay_spread_ns=300``, ``max_doppler_hz=0``, ``num_subcarriers=128``,
 ``num_symbols=14``, ``subcarrier_spacing_khz=30``, ``pilot_symbols=(2, 11)``,
 ``pilot_spacing=2``, ``cp_len=None``, ``domain="freq"``).
 """

@@ -31,7 +31,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from channels.base import complex_normal
+from channels.base import _positive, complex_normal, rician_power_gain
 
 __all__ = ["LOS_DOPPLER_FRACTION", "TDL", "TDLProfile", "TDL_PROFILES"]
 
@@ -108,13 +108,6 @@ TDL_PROFILES: dict[str, TDLProfile] = {
 }
 
 
-def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
-    return float(value)
-
-
 class TDL(nn.Module):
     """Tap gains of a TR 38.901 TDL model, drawn per example.
 
@@ -148,7 +141,7 @@ class TDL(nn.Module):
         self.register_buffer("powers", torch.from_numpy(powers / total), persistent=False)
         delays = np.asarray(self.profile.delays, dtype=np.float64) * self.delay_spread_ns * 1e-9
         self.register_buffer("delays_s", torch.from_numpy(delays), persistent=False)
-        self._bases: dict[tuple[int, float], torch.Tensor] = {}
+        self._bases: dict[tuple[int, float, torch.device, torch.dtype], torch.Tensor] = {}
 
     @property
     def num_taps(self) -> int:
@@ -169,10 +162,7 @@ class TDL(nn.Module):
         (``Exp(1)``) for TDL-A/B/C, Rician with ``K = P_LOS / (1 - P_LOS)`` for TDL-D/E
         (11.2 dB for D, 18.6 dB for E; not the first tap's K-factor, which excludes the other taps).
         """
-        if self.los_power == 0.0:
-            return stats.expon()
-        k = self.los_power / (1.0 - self.los_power)
-        return stats.ncx2(df=2, nc=2 * k, scale=1.0 / (2 * (k + 1)))
+        return rician_power_gain(self.los_power / (1.0 - self.los_power))
 
     def time_correlation(self, dt_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised time correlations at lags ``dt_s`` (float64, any shape).
@@ -183,12 +173,13 @@ class TDL(nn.Module):
         arg = 2 * math.pi * self.max_doppler_hz * dt_s.double()
         return torch.special.bessel_j0(arg), torch.polar(torch.ones_like(arg), LOS_DOPPLER_FRACTION * arg)
 
-    def _time_basis(self, num_times: int, step_s: float) -> torch.Tensor:
-        """``F`` (float64 ``[T, r]``) with ``F F^T`` = the Rayleigh taps' correlation at ``t_i = i step_s``."""
-        key = (num_times, step_s)
+    def _time_basis(self, num_times: int, step_s: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """``F`` (``[T, r]``, computed in float64, cached on ``device`` as ``dtype``) with ``F F^T`` =
+        the Rayleigh taps' correlation at ``t_i = i step_s``."""
+        key = (num_times, step_s, device, dtype)
         if key not in self._bases:
             if self.max_doppler_hz == 0.0:
-                self._bases[key] = torch.ones(num_times, 1, dtype=torch.float64)
+                basis = torch.ones(num_times, 1, dtype=torch.float64)
             else:
                 lags = torch.arange(num_times, dtype=torch.float64) * step_s
                 corr = self.time_correlation(lags[:, None] - lags[None, :])[0]
@@ -196,7 +187,8 @@ class TDL(nn.Module):
                 eigval, eigvec = eigval.flip(0).clamp_min(0.0), eigvec.flip(1)
                 captured = eigval.cumsum(0) / eigval.sum()
                 rank = int((captured < 1.0 - _KL_POWER_LOSS).sum()) + 1
-                self._bases[key] = eigvec[:, :rank] * eigval[:rank].sqrt()
+                basis = eigvec[:, :rank] * eigval[:rank].sqrt()
+            self._bases[key] = basis.to(device=device, dtype=dtype)
         return self._bases[key]
 
     def forward(
@@ -220,7 +212,7 @@ class TDL(nn.Module):
             Complex tap gains ``[B, T, L]``, ``E sum_l |a_l|^2 = 1``.
         """
         device = self.delays_s.device
-        basis = self._time_basis(num_times, float(step_s)).to(device=device, dtype=dtype)  # [T, r]
+        basis = self._time_basis(num_times, float(step_s), device, dtype)  # [T, r]
         white = complex_normal((batch, self.num_taps, basis.shape[1]), generator, dtype, device)
         taps = (white @ basis.T).transpose(1, 2) * self.powers.sqrt().to(dtype)  # [B, T, L]
         if self.los_power == 0.0:
@@ -229,7 +221,8 @@ class TDL(nn.Module):
         phase0 = 2 * math.pi * torch.rand((batch, 1), generator=generator, device=device, dtype=real)
         times = torch.arange(num_times, device=device, dtype=torch.float64) * step_s
         rotation = (2 * math.pi * LOS_DOPPLER_FRACTION * self.max_doppler_hz * times).to(real)
-        specular = math.sqrt(self.los_power) * torch.polar(torch.ones_like(phase0 + rotation), phase0 + rotation)
+        phase = phase0 + rotation  # [B, T]
+        specular = math.sqrt(self.los_power) * torch.polar(torch.ones_like(phase), phase)
         return torch.cat([taps[..., :1] + specular.unsqueeze(-1), taps[..., 1:]], dim=-1)
 
     def extra_repr(self) -> str:

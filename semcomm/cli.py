@@ -319,7 +319,7 @@ def sweep(
     n = None if n_images is None else parse_count(n_images, "--n-images")
     sscc = SSCCSpec(_names(codec), _names(link), None if ratio is None else parse_ratios(ratio, 1)[0], classifier)
     methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset)
-    check_methods(methods, {n: channels.get(n, **channel_kwargs[n]) for n in channel_names}, csi_modes)
+    check_methods(methods, {name: channels.get(name, **channel_kwargs[name]) for name in channel_names}, csi_modes)
     images = _first_images(load_images(methods[0].dataset, data_root, "test"), n)
     root = images_root(data_root)
     where = "the embedded sample" if root is None else str(root)
@@ -350,13 +350,13 @@ def _sweep_to_file(
     }
     points = sweep_points(channel_names, csi_modes, snrs)
     results = ResultsFile(out, config, seed, key_fields=KEY_FIELDS)
-    todo = {m.name: len(pending_points(results, m, images.name, points)) for m in methods}
-    done = len(points) * len(methods) - sum(todo.values())
+    todo = sum(len(pending_points(results, m, images.name, points)) for m in methods)
+    done = len(points) * len(methods) - todo
     if done:
         err_console.print(f"resuming {out}: {done} of {len(points) * len(methods)} points already done")
     records: list[dict[str, Any]] = []
     with progress_bar() as bar:
-        task = bar.add_task("sweep", total=sum(todo.values()) * len(images))
+        task = bar.add_task("sweep", total=todo * len(images))
         for m in methods:
             bar.update(task, description=f"sweep {m.name}")
             records += run_sweep(

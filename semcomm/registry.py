@@ -6,17 +6,29 @@ Example::
     LINKS.register("capacity", CapacityLink)
     LINKS.get("capacity", n_uses=512)      # unknown names: one-line ValueError listing the known ones
 
+:func:`check_choice` is the one-line "unknown name" check of every option with a fixed set of
+values (datasets, modulations, decoder rules, ...). This module imports nothing from semcomm.
 (The ``channels`` package keeps its own registry: it imports nothing from semcomm.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "check_choice"]
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+
+def check_choice(what: str, value: V, allowed: Iterable[str]) -> V:
+    """Return ``value`` if it is one of ``allowed``, else raise a one-line ``ValueError``:
+    ``unknown {what} {value!r}; choose one of: a, b``."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+    return value
 
 
 class Registry(Generic[T]):
@@ -49,8 +61,4 @@ class Registry(Generic[T]):
         Raises:
             ValueError: one line listing the known names, if ``name`` is unknown.
         """
-        try:
-            factory = self._factories[name]
-        except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
-        return factory(**kwargs)
+        return self._factories[check_choice(self.kind, name, self._factories)](**kwargs)

@@ -84,7 +84,7 @@ def test_ldpc_mcs_rises_with_snr_and_meets_the_target_loss(tmp_path: Path, monke
     def no_simulation(*args: object, **kwargs: object) -> None:
         raise AssertionError("the BLER table should come from the cache")
 
-    monkeypatch.setattr("semcomm.links.ldpc.bler_table", no_simulation)
+    monkeypatch.setattr("semcomm.links.ldpc.block_error_rate", no_simulation)
     fresh = AdaptiveLdpcLink(n_uses=128, n_blocks=200, cache=BlerCache(tmp_path / "bler.json"))
     assert fresh.plan(channels.get("awgn"), 10.0, "perfect") == plans[2]
 

@@ -54,8 +54,7 @@ class AVIF(Codec):
         return bytes(imagecodecs.avif_encode(rgb, level=quality, speed=6, pixelformat=pixelformat, numthreads=1))
 
     def _decode_file(self, file: bytes, shape: Shape) -> np.ndarray:
-        image = imagecodecs.avif_decode(file, numthreads=1)
-        return image[..., None] if image.ndim == 2 else image
+        return imagecodecs.avif_decode(file, numthreads=1)
 
     def _split(self, file: bytes) -> tuple[bytes, bytes]:
         container, content = split_mdat(file)

@@ -181,7 +181,8 @@ class Codec(ABC):
 
     @abstractmethod
     def _decode_file(self, file: bytes, shape: Shape) -> np.ndarray:
-        """Decode a file of an image of ``shape`` ``(H, W, C)`` to uint8 ``[H, W, C]``."""
+        """Decode a file of an image of ``shape`` ``(H, W, C)`` to uint8 ``[H, W, C]`` (or
+        ``[H, W]`` for one channel)."""
 
     @abstractmethod
     def _split(self, file: bytes) -> tuple[bytes, bytes]:
@@ -246,7 +247,8 @@ class Codec(ABC):
     def decode_payload(self, payload: bytes, shape: Shape, quality: int) -> np.ndarray:
         """What the receiver decodes: uint8 ``[H, W, C]`` from the constant header for
         ``(shape, quality)`` and ``payload`` (which may be followed by zero bytes)."""
-        image = self._decode_file(self._join(self.header(shape, quality), payload), shape)
+        file = self._join(self.header(shape, quality), payload)
+        image = np.atleast_3d(self._decode_file(file, shape))  # a one-channel [H, W] becomes [H, W, 1]
         if image.shape != tuple(shape) or image.dtype != np.uint8:
             raise RuntimeError(f"{self.name}: decoded {image.dtype} {image.shape}, expected uint8 {tuple(shape)}")
         return image
@@ -263,7 +265,11 @@ class Codec(ABC):
 
         Encodes each image not yet cached at every quality setting, on ``workers`` threads
         (None: one per CPU; ``imagecodecs`` and ``pillow_heif`` release the GIL while coding).
+
+        Raises:
+            ValueError: malformed images.
         """
+        _check_uint8(images, "images", "[B, H, W, C]")
         return self._ladder(self._entries(images, workers))
 
     def fit(self, images: np.ndarray, budget_bits: int | np.ndarray, workers: int | None = None) -> Fit:
@@ -319,7 +325,7 @@ class Codec(ABC):
         return digest.digest()
 
     def _entries(self, images: np.ndarray, workers: int | None) -> list[_Entry]:
-        _check_uint8(images, "images", "[B, H, W, C]")
+        """Cached encodings of ``images`` (checked by the caller), encoding those not cached."""
         keys = [self._key(image) for image in images]
         todo = {key: image for key, image in zip(keys, images) if key not in self._cache}
         for quality in self.qualities if todo else ():  # constant headers first, once, on this thread

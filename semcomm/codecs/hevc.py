@@ -69,8 +69,7 @@ class HEVC(Codec):
         return out.getvalue()
 
     def _decode_file(self, file: bytes, shape: Shape) -> np.ndarray:
-        image = np.asarray(pillow_heif.open_heif(io.BytesIO(file), convert_hdr_to_8bit=True))
-        return image[..., None] if image.ndim == 2 else image
+        return np.asarray(pillow_heif.open_heif(io.BytesIO(file), convert_hdr_to_8bit=True))
 
     def _split(self, file: bytes) -> tuple[bytes, bytes]:
         container, content = split_mdat(file)

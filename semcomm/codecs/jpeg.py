@@ -39,8 +39,7 @@ class JPEG(Codec):
         return bytes(imagecodecs.jpeg8_encode(data, level=quality, optimize=False, subsampling=subsampling))
 
     def _decode_file(self, file: bytes, shape: Shape) -> np.ndarray:
-        image = imagecodecs.jpeg8_decode(file)
-        return image[..., None] if image.ndim == 2 else image
+        return imagecodecs.jpeg8_decode(file)
 
     def _split(self, file: bytes) -> tuple[bytes, bytes]:
         if not (file.startswith(_SOI) and file.endswith(_EOI)):

@@ -38,8 +38,7 @@ class JPEG2000(Codec):
         return bytes(imagecodecs.jpeg2k_encode(data, level=quality, codecformat="J2K", numthreads=1))
 
     def _decode_file(self, file: bytes, shape: Shape) -> np.ndarray:
-        image = imagecodecs.jpeg2k_decode(file, numthreads=1)
-        return image[..., None] if image.ndim == 2 else image
+        return imagecodecs.jpeg2k_decode(file, numthreads=1)
 
     def _split(self, file: bytes) -> tuple[bytes, bytes]:
         if int.from_bytes(file[:2], "big") != _SOC or not file.endswith(_EOC):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semcomm.registry import check_choice
+
 ENV_VAR = "SEMCOMM_DATA"
 """Environment variable naming the data root when no ``root`` argument is given."""
 
@@ -80,14 +82,6 @@ class ImageDataset:
     def __len__(self) -> int:
         """Number of images ``N``."""
         return int(self.labels.shape[0])
-
-
-def check_choice(kind: str, value: str, allowed: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise a one-line ``ValueError``."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ValueError(f"unknown {kind} {value!r}; expected one of: {', '.join(allowed)}")
-    return value
 
 
 def check_split(split: str) -> str:

@@ -10,7 +10,8 @@ bits in all:
 2. **Rate matching**: every code block gets ``E = Qm floor(G / (Qm C))`` coded bits (whole
    symbols, the smaller of the two TS 38.212 §5.4.2.1 sizes for all blocks) and carries
    ``k = floor(R E)`` information bits, so :attr:`LdpcLink.info_bits` ``= C k``. The
-   ``G - C E < Qm C`` bits left at the end of the frame carry zeros (unused padding).
+   ``G - C E < Qm C`` bits left at the end of the frame carry zeros (unused padding). Steps 1
+   and 2 are :func:`segment`.
 3. LDPC encoding (:class:`~semcomm.digital.ldpc.LdpcEncoder`, TS 38.212 bit interleaver for
    ``Qm``), code block concatenation, :class:`~semcomm.digital.qam.QAMMapper`.
 4. Any flat channel from :mod:`channels`, per-example SNR, one ``torch.Generator``.
@@ -27,21 +28,55 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 import channels
-from semcomm.digital.ldpc import MAX_CODE_BLOCK, LdpcCode, LdpcDecoder, LdpcEncoder, select_base_graph
-from semcomm.digital.ldpc.code import MIN_K
-from semcomm.digital.mcs import get_mcs
+from semcomm.digital.ldpc import MAX_CODE_BLOCK, MIN_K, LdpcCode, LdpcDecoder, LdpcEncoder, select_base_graph
+from semcomm.digital.mcs import get_mcs, info_bits
 from semcomm.digital.qam import QAMDemapper, QAMMapper
 from semcomm.seeding import point_generator
 
-__all__ = ["LdpcLink", "LinkOutput", "bler_table"]
+__all__ = ["LdpcLink", "LinkOutput", "Segmentation", "bler_table", "block_error_rate", "segment"]
 
-#: Coded bits pushed through one :meth:`LdpcLink.transmit` call by :func:`bler_table`.
+#: Coded bits pushed through one :meth:`LdpcLink.transmit` call by :func:`block_error_rate`.
 CHUNK_BITS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """How one image's frame splits into code blocks (steps 1 and 2 of the module docstring).
+
+    Attributes:
+        bg: the base graph, ``"bg1"`` or ``"bg2"``.
+        num_codewords: code blocks per image (``C``).
+        codeword_bits: coded bits per code block (``E``).
+        codeword_info: information bits per code block (``k``).
+    """
+
+    bg: str
+    num_codewords: int
+    codeword_bits: int
+    codeword_info: int
+
+
+def segment(mcs: int, n_uses: int) -> Segmentation:
+    """Code block segmentation and rate matching of ``n_uses`` channel uses at MCS ``mcs``.
+
+    The result may have ``codeword_info < MIN_K`` (too few channel uses for a code block), which
+    :class:`LdpcLink` rejects.
+
+    Raises:
+        ValueError: on an invalid MCS index or ``n_uses < 1``.
+    """
+    row = get_mcs(mcs)
+    payload = info_bits(mcs, n_uses)
+    bg = select_base_graph(payload, row.rate)
+    num_codewords = max(1, math.ceil(payload / MAX_CODE_BLOCK[bg]))
+    codeword_bits = row.qm * (int(n_uses) // num_codewords)
+    return Segmentation(bg, num_codewords, codeword_bits, math.floor(row.rate * codeword_bits))
 
 
 @dataclass(frozen=True)
@@ -75,59 +110,52 @@ class LdpcLink:
         mcs: MCS index of TS 38.214 Table 5.1.3.1-2 (0..27).
         n_uses: complex channel uses per image.
         demapper: ``"app"`` or ``"maxlog"`` soft demapping.
-        check_update, schedule, num_iter, early_stop, scale, offset, llr_max: decoder options
-            (:class:`~semcomm.digital.ldpc.LdpcDecoder`; default: layered sum-product (boxplus),
-            20 iterations, early stopping).
+        decoder_options: keyword options of :class:`~semcomm.digital.ldpc.LdpcDecoder`
+            (``check_update``, ``schedule``, ``num_iter``, ...; default: layered sum-product
+            (boxplus), 20 iterations, early stopping).
 
     Raises:
         ValueError: on an invalid MCS, a frame too small for one code block of at least
             ``MIN_K`` bits, or invalid demapper / decoder options.
 
     Attributes:
-        mcs: the :class:`~semcomm.digital.mcs.Mcs` row; modulation: its modulation name.
-        n_uses, coded_bits (``G = Qm n_uses``), num_codewords (``C``), codeword_bits (``E``),
-        codeword_info (``k``), info_bits (``K = C k``), code (the :class:`LdpcCode` of a block).
+        mcs: the :class:`~semcomm.digital.mcs.Mcs` row.
+        n_uses, coded_bits (``G = Qm n_uses``), num_codewords (``C``), info_bits (``K = C k``),
+        code (the :class:`LdpcCode` of a block, ``k`` = ``code.k``, ``E`` = ``code.n``).
     """
 
-    def __init__(
-        self,
-        mcs: int,
-        n_uses: int,
-        *,
-        demapper: str = "app",
-        check_update: str = "boxplus",
-        schedule: str = "layered",
-        num_iter: int = 20,
-        early_stop: bool = True,
-        scale: float = 0.75,
-        offset: float = 0.5,
-        llr_max: float = 20.0,
-    ) -> None:
-        self.mcs = get_mcs(mcs)
-        if n_uses < 1:
-            raise ValueError(f"n_uses must be >= 1, got {n_uses}")
-        qm, rate = self.mcs.qm, self.mcs.rate
-        self.n_uses = int(n_uses)
-        self.coded_bits = qm * self.n_uses
-        payload = math.floor(rate * self.coded_bits)
-        bg = select_base_graph(payload, rate)
-        self.num_codewords = max(1, math.ceil(payload / MAX_CODE_BLOCK[bg]))
-        self.codeword_bits = qm * (self.coded_bits // (qm * self.num_codewords))
-        self.codeword_info = math.floor(rate * self.codeword_bits)
-        if self.codeword_info < MIN_K:
+    def __init__(self, mcs: int, n_uses: int, *, demapper: str = "app", **decoder_options: Any) -> None:
+        seg = segment(mcs, n_uses)
+        if seg.codeword_info < MIN_K:
             raise ValueError(
-                f"n_uses={n_uses} at MCS {mcs} carries {self.codeword_info} information bits; at least {MIN_K} are needed"
+                f"n_uses={n_uses} at MCS {mcs} carries {seg.codeword_info} information bits; "
+                f"at least {MIN_K} are needed"
             )
-        self.info_bits = self.num_codewords * self.codeword_info
-        self.modulation = self.mcs.modulation
-        self.code = LdpcCode(self.codeword_info, self.codeword_bits, bg=bg, num_bits_per_symbol=qm)
+        self.mcs = get_mcs(mcs)
+        self.n_uses = int(n_uses)
+        self.coded_bits = self.mcs.qm * self.n_uses
+        self.num_codewords = seg.num_codewords
+        self.info_bits = seg.num_codewords * seg.codeword_info
+        self.code = LdpcCode(seg.codeword_info, seg.codeword_bits, bg=seg.bg, num_bits_per_symbol=self.mcs.qm)
         self.encoder = LdpcEncoder(self.code)
-        self.decoder = LdpcDecoder(
-            self.code, check_update=check_update, schedule=schedule, num_iter=num_iter,
-            early_stop=early_stop, scale=scale, offset=offset, llr_max=llr_max,
-        )  # fmt: skip
+        self.decoder = LdpcDecoder(self.code, **decoder_options)
         self.mapper = QAMMapper(self.modulation)
         self.demapper = QAMDemapper(self.modulation, method=demapper)
+
+    @property
+    def modulation(self) -> str:
+        """The modulation name of the MCS (``"qpsk"``, ``"16qam"``, ...)."""
+        return self.mcs.modulation
+
+    @property
+    def codeword_bits(self) -> int:
+        """Coded bits per code block, ``E = code.n``."""
+        return self.code.n
+
+    @property
+    def codeword_info(self) -> int:
+        """Information bits per code block, ``k = code.k``."""
+        return self.code.k
 
     def transmit(
         self,
@@ -181,6 +209,54 @@ class LdpcLink:
         )
 
 
+def _resolve(channel: channels.Channel | str, csi: str, n_blocks: int) -> channels.Channel:
+    """The channel module of ``channel``, after checking ``csi`` and ``n_blocks``."""
+    if n_blocks < 1:
+        raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+    ch = channels.get(channel) if isinstance(channel, str) else channel
+    channels.check_csi(csi, ch)
+    return ch
+
+
+def block_error_rate(
+    link: LdpcLink,
+    channel: channels.Channel | str,
+    csi: str,
+    snr_db: float,
+    n_blocks: int,
+    seed: int,
+) -> float:
+    """Transport-block (image) error rate of ``link`` at one SNR, with random bits.
+
+    A transport block is the ``info_bits`` of one image; it is in error when any of its code
+    blocks is (ideal CRC). The draws come from a generator seeded from ``seed``, the SNR, the
+    MCS, the channel and the CSI mode (see :func:`bler_table`).
+
+    Args:
+        link: the link (its MCS, channel uses, demapper and decoder).
+        channel: a channel module, or its :func:`channels.get` name (default options).
+        csi: receiver CSI mode.
+        snr_db: Es/N0 in dB.
+        n_blocks: transport blocks simulated.
+        seed: seed of every draw.
+
+    Returns:
+        The fraction of the ``n_blocks`` transport blocks in error.
+
+    Raises:
+        ValueError: on an invalid channel, CSI mode or ``n_blocks < 1``.
+    """
+    ch = _resolve(channel, csi, n_blocks)
+    g = point_generator(seed, float(snr_db), f"mcs={link.mcs.index}", repr(ch), csi)
+    per_call = max(1, CHUNK_BITS // link.coded_bits)
+    errors = 0
+    for start in range(0, n_blocks, per_call):
+        count = min(per_call, n_blocks - start)
+        bits = torch.randint(0, 2, (count, link.info_bits), generator=g, dtype=torch.uint8)
+        errors += int((~link.transmit(bits, ch, float(snr_db), csi, generator=g).ok).sum())
+    return errors / n_blocks
+
+
 def bler_table(
     mcs_list: Sequence[int],
     n_uses: int,
@@ -189,14 +265,13 @@ def bler_table(
     snrs: Sequence[float],
     n_blocks: int,
     seed: int,
-    **link_options: object,
+    **link_options: Any,
 ) -> np.ndarray:
     """Transport-block (image) error rate of each MCS at each SNR, with random bits.
 
-    A transport block is the ``info_bits`` of one image over ``n_uses`` channel uses; it is in
-    error when any of its code blocks is (ideal CRC). Each (MCS, SNR) point draws from its own
-    generator, seeded from ``seed``, the SNR, the MCS, the channel and the CSI mode, so a point
-    does not depend on the other points asked for.
+    Each entry is :func:`block_error_rate` of :class:`LdpcLink` ``(mcs, n_uses, **link_options)``:
+    each (MCS, SNR) point draws from its own generator, seeded from ``seed``, the SNR, the MCS,
+    the channel and the CSI mode, so a point does not depend on the other points asked for.
 
     Args:
         mcs_list: MCS indices (rows of the result).
@@ -214,20 +289,10 @@ def bler_table(
     Raises:
         ValueError: on an invalid MCS, channel, CSI mode or ``n_blocks < 1``.
     """
-    if n_blocks < 1:
-        raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
-    ch = channels.get(channel) if isinstance(channel, str) else channel
-    channels.check_csi(csi, ch)
+    ch = _resolve(channel, csi, n_blocks)
     table = np.zeros((len(mcs_list), len(snrs)))
     for row, mcs in enumerate(mcs_list):
-        link = LdpcLink(mcs, n_uses, **link_options)  # type: ignore[arg-type]
-        per_call = max(1, CHUNK_BITS // link.coded_bits)
+        link = LdpcLink(mcs, n_uses, **link_options)
         for col, snr in enumerate(snrs):
-            g = point_generator(seed, float(snr), f"mcs={mcs}", repr(ch), csi)
-            errors = 0
-            for start in range(0, n_blocks, per_call):
-                count = min(per_call, n_blocks - start)
-                bits = torch.randint(0, 2, (count, link.info_bits), generator=g, dtype=torch.uint8)
-                errors += int((~link.transmit(bits, ch, float(snr), csi, generator=g).ok).sum())
-            table[row, col] = errors / n_blocks
+            table[row, col] = block_error_rate(link, ch, csi, snr, n_blocks, seed)
     return table

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from semcomm.registry import check_choice
+
 __all__ = [
     "MODULATIONS",
     "DEMAPPING_METHODS",
@@ -48,9 +50,7 @@ DEMAPPING_METHODS: tuple[str, ...] = ("app", "maxlog")
 
 def check_demapping_method(method: str) -> str:
     """Return ``method`` if it is one of :data:`DEMAPPING_METHODS`, else a one-line ``ValueError``."""
-    if method not in DEMAPPING_METHODS:
-        raise ValueError(f"unknown demapping method {method!r}; choose one of: {', '.join(DEMAPPING_METHODS)}")
-    return method
+    return check_choice("demapping method", method, DEMAPPING_METHODS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,10 +129,7 @@ def get_constellation(name: str) -> Constellation:
     Raises:
         ValueError: on an unknown name.
     """
-    key = name.lower() if isinstance(name, str) else name
-    if key not in MODULATIONS:
-        raise ValueError(f"unknown modulation {name!r}; choose one of: {', '.join(MODULATIONS)}")
-    return _constellation(key)
+    return _constellation(check_choice("modulation", name.lower() if isinstance(name, str) else name, MODULATIONS))
 
 
 class QAMMapper(nn.Module):

@@ -72,6 +72,7 @@ class BitLink(ABC):
         if not isinstance(n_uses, int) or n_uses < 1:
             raise ValueError(f"a link needs n_uses >= 1 complex channel uses per image, got {n_uses!r}")
         self.n_uses = n_uses
+        self._plans: dict[tuple[str, str, float], LinkPlan] = {}
 
     @property
     def max_info_bits(self) -> int | None:
@@ -82,9 +83,22 @@ class BitLink(ABC):
         """Raise a one-line ``ValueError`` if this link cannot run with ``channel`` and ``csi``."""
         channels.check_csi(csi, channel)
 
-    @abstractmethod
     def plan(self, channel: channels.Channel, snr_db: float, csi: str) -> LinkPlan:
-        """Choose the rate for ``channel`` at an average Es/N0 of ``snr_db``."""
+        """Choose the rate for ``channel`` at an average Es/N0 of ``snr_db`` (computed once per
+        channel model, CSI mode and SNR).
+
+        Raises:
+            ValueError: one line, if the link cannot run with ``channel`` and ``csi``.
+        """
+        self.check(channel, csi)
+        key = (repr(channel), csi, float(snr_db))
+        if key not in self._plans:
+            self._plans[key] = self._choose_rate(channel, float(snr_db), csi)
+        return self._plans[key]
+
+    @abstractmethod
+    def _choose_rate(self, channel: channels.Channel, snr_db: float, csi: str) -> LinkPlan:
+        """The plan for one (channel, SNR, CSI mode); :meth:`plan` caches it."""
 
     @abstractmethod
     def send(

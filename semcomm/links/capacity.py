@@ -47,8 +47,7 @@ def mutual_information(
     device = generator.device if generator is not None else torch.device("cpu")
     probe = torch.ones(batch, n_uses, dtype=torch.complex64, device=device)
     gains = channel(probe, snr_db, generator=generator).h.abs().square().double()  # [B, 1] or [B, n]
-    snr = 10.0 ** (snr_db / 10.0)
-    return torch.log2(1.0 + snr * gains).expand(batch, n_uses).mean(dim=1)
+    return torch.log2(1.0 + gains / channels.snr_db_to_noise_var(snr_db)).expand(batch, n_uses).mean(dim=1)
 
 
 class CapacityLink(BitLink):
@@ -61,10 +60,6 @@ class CapacityLink(BitLink):
 
     name = "capacity"
 
-    def __init__(self, n_uses: int) -> None:
-        super().__init__(n_uses)
-        self._plans: dict[tuple[str, float], LinkPlan] = {}
-
     def check(self, channel: channels.Channel, csi: str) -> None:
         super().check(channel, csi)
         if csi != "perfect" and channel.power_gain is not None:
@@ -72,21 +67,17 @@ class CapacityLink(BitLink):
                 f"the capacity link is a bound with perfect receiver CSI; use --csi perfect on {channel.name!r}, not {csi!r}"
             )
 
-    def plan(self, channel: channels.Channel, snr_db: float, csi: str) -> LinkPlan:
-        self.check(channel, csi)
-        key = (repr(channel), float(snr_db))
-        if key not in self._plans:
-            seed = zlib.crc32(f"capacity-plan {key} {self.n_uses}".encode())
-            generator = torch.Generator().manual_seed(seed)
-            info = torch.cat([
-                mutual_information(channel, _PLAN_CHUNK, self.n_uses, snr_db, generator)
-                for _ in range(PLAN_DRAWS // _PLAN_CHUNK)
-            ])
-            rate = float(torch.quantile(info, TARGET_LOSS, interpolation="lower"))
-            bits = math.floor(self.n_uses * rate + 1e-9)
-            loss = float((self.n_uses * info < bits).double().mean())
-            self._plans[key] = LinkPlan(info_bits=bits, rate=bits / self.n_uses, loss=loss, label=f"R={rate:.3f} bit/use")
-        return self._plans[key]
+    def _choose_rate(self, channel: channels.Channel, snr_db: float, csi: str) -> LinkPlan:
+        seed = zlib.crc32(f"capacity-plan {channel!r} {snr_db} {self.n_uses}".encode())
+        generator = torch.Generator().manual_seed(seed)
+        info = torch.cat([
+            mutual_information(channel, _PLAN_CHUNK, self.n_uses, snr_db, generator)
+            for _ in range(PLAN_DRAWS // _PLAN_CHUNK)
+        ])
+        rate = float(torch.quantile(info, TARGET_LOSS, interpolation="lower"))
+        bits = math.floor(self.n_uses * rate + 1e-9)
+        loss = float((self.n_uses * info < bits).double().mean())
+        return LinkPlan(info_bits=bits, rate=bits / self.n_uses, loss=loss, label=f"R={rate:.3f} bit/use")
 
     def send(
         self,
@@ -97,6 +88,5 @@ class CapacityLink(BitLink):
         csi: str,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        self.check(channel, csi)
         info = mutual_information(channel, bits.shape[0], self.n_uses, snr_db, generator)
         return (self.n_uses * info >= plan.info_bits).to(bits.device)

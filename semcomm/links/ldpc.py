@@ -4,9 +4,9 @@ At each SNR the transmitter uses the highest MCS of TS 38.214 Table 5.1.3.1-2 wh
 image (transport block) error rate at that SNR, on this channel model and CSI mode, is at most
 :data:`~semcomm.links.base.TARGET_LOSS` (10 %); if even MCS 0 loses more, nothing is sent and
 every image falls back. Error rates come from :data:`BLER_BLOCKS` random transport blocks per
-(MCS, SNR) (:func:`semcomm.digital.link.bler_table`, with a fixed seed of its own: the table is
-the transmitter's design data, not part of the evaluated draws), found by bisection over the
-MCS indices (the error rate rises with the MCS) and cached on disk
+(MCS, SNR) (:func:`semcomm.digital.link.block_error_rate`, with a fixed seed of its own: the
+table is the transmitter's design data, not part of the evaluated draws), found by bisection
+over the MCS indices (the error rate rises with the MCS) and cached on disk
 (:class:`~semcomm.links.bler_cache.BlerCache`), so a sweep computes each entry once.
 
 The images then cross :class:`semcomm.digital.link.LdpcLink` at that MCS: LDPC + Gray QAM, the
@@ -21,7 +21,8 @@ import torch
 
 import channels
 import semcomm
-from semcomm.digital.link import LdpcLink, bler_table
+from semcomm.digital.ldpc import MIN_K
+from semcomm.digital.link import LdpcLink, block_error_rate, segment
 from semcomm.digital.mcs import mcs_indices
 from semcomm.links.base import TARGET_LOSS, BitLink, LinkPlan
 from semcomm.links.bler_cache import BlerCache
@@ -52,15 +53,13 @@ class AdaptiveLdpcLink(BitLink):
         super().__init__(n_uses)
         self.n_blocks, self.seed, self.link_options = n_blocks, seed, link_options
         self.cache = cache if cache is not None else BlerCache()
-        self._links: dict[int, LdpcLink] = {}
-        for mcs in mcs_indices():
-            try:
-                self._links[mcs] = LdpcLink(mcs, n_uses, **link_options)
-            except ValueError:  # too few channel uses for one code block at this MCS
-                continue
+        self._links = {  # the MCSs with room for one code block
+            mcs: LdpcLink(mcs, n_uses, **link_options)
+            for mcs in mcs_indices()
+            if segment(mcs, n_uses).codeword_info >= MIN_K
+        }
         if not self._links:
             raise ValueError(f"{n_uses} channel uses are too few for any LDPC code block; raise the bandwidth ratio")
-        self._plans: dict[tuple[str, str, float], LinkPlan] = {}
 
     @property
     def max_info_bits(self) -> int:
@@ -76,30 +75,25 @@ class AdaptiveLdpcLink(BitLink):
         )
         hit = self.cache.get(key)
         if hit is None:
-            rate = bler_table([mcs], self.n_uses, channel, csi, [snr_db], self.n_blocks, self.seed, **self.link_options)
-            hit = (round(float(rate[0, 0]) * self.n_blocks), self.n_blocks)
+            rate = block_error_rate(self._links[mcs], channel, csi, snr_db, self.n_blocks, self.seed)
+            hit = (round(rate * self.n_blocks), self.n_blocks)
             self.cache.put(key, *hit)
         return hit[0] / hit[1]
 
-    def plan(self, channel: channels.Channel, snr_db: float, csi: str) -> LinkPlan:
-        self.check(channel, csi)
-        key = (repr(channel), csi, float(snr_db))
-        if key not in self._plans:
-            candidates = sorted(self._links)
-            good, bad = -1, len(candidates)  # bisection: candidates[good] meets the target, [bad] does not
-            losses: dict[int, float] = {}
-            while bad - good > 1:
-                mid = (good + bad) // 2
-                losses[mid] = self.bler(channel, csi, candidates[mid], snr_db)
-                good, bad = (mid, bad) if losses[mid] <= TARGET_LOSS else (good, mid)
-            if good < 0:
-                self._plans[key] = LinkPlan(0, 0.0, 1.0, f"none (MCS {candidates[0]} loses > {TARGET_LOSS:.0%})")
-            else:
-                mcs = candidates[good]
-                link = self._links[mcs]
-                label = f"MCS {mcs} ({link.modulation}, R={link.mcs.rate:.2f})"
-                self._plans[key] = LinkPlan(link.info_bits, link.info_bits / self.n_uses, losses[good], label, mcs)
-        return self._plans[key]
+    def _choose_rate(self, channel: channels.Channel, snr_db: float, csi: str) -> LinkPlan:
+        candidates = sorted(self._links)
+        good, bad = -1, len(candidates)  # bisection: candidates[good] meets the target, [bad] does not
+        losses: dict[int, float] = {}
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            losses[mid] = self.bler(channel, csi, candidates[mid], snr_db)
+            good, bad = (mid, bad) if losses[mid] <= TARGET_LOSS else (good, mid)
+        if good < 0:
+            return LinkPlan(0, 0.0, 1.0, f"none (MCS {candidates[0]} loses > {TARGET_LOSS:.0%})")
+        mcs = candidates[good]
+        link = self._links[mcs]
+        label = f"MCS {mcs} ({link.modulation}, R={link.mcs.rate:.2f})"
+        return LinkPlan(link.info_bits, link.info_bits / self.n_uses, losses[good], label, mcs)
 
     def send(
         self,

@@ -95,7 +95,7 @@ def sweep_methods(sources: list[str], extra: list[str], sscc: SSCCSpec, dataset:
         ValueError: one line, for nothing to sweep, an unknown name, mixed datasets, a missing
             dataset or ratio, or two methods with the same name.
     """
-    models = [load_method(s) for s in sources if s not in METHODS]
+    models = [resolve_method(s, dataset) for s in sources if s not in METHODS]
     datasets = {m.dataset for m in models} | ({dataset} if dataset else set())
     if len(datasets) > 1:
         raise ValueError(f"the methods of one sweep must share a dataset, got {', '.join(sorted(datasets))}")

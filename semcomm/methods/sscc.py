@@ -21,7 +21,6 @@ from the same network.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -35,23 +34,9 @@ from semcomm.data import DATASETS, train_mean_image
 from semcomm.data.base import check_choice
 from semcomm.links import BitLink, get_link, scalar_snr
 from semcomm.methods.base import LayerResult, Method
+from semcomm.models import symbols_for_ratio
 
-__all__ = ["SSCCMethod", "channel_uses"]
-
-
-def channel_uses(ratio: float, n_values: int) -> int:
-    """Complex channel uses ``k = floor(ratio * n)`` for a bandwidth ratio ``k/n`` (``n`` real
-    source values per image).
-
-    Raises:
-        ValueError: the ratio is not positive or gives less than one channel use.
-    """
-    if not (isinstance(ratio, (int, float)) and math.isfinite(ratio) and ratio > 0):
-        raise ValueError(f"bad bandwidth ratio {ratio!r}: expected a number > 0, e.g. 1/6")
-    uses = math.floor(ratio * n_values + 1e-9)
-    if uses < 1:
-        raise ValueError(f"bandwidth ratio {ratio:g} gives no channel use for {n_values} source values")
-    return uses
+__all__ = ["SSCCMethod"]
 
 
 class SSCCMethod(Method):
@@ -67,6 +52,8 @@ class SSCCMethod(Method):
         classifier_name: what the classifier is, for the results file's config.
     """
 
+    layered = False
+
     def __init__(
         self,
         codec: str | Codec,
@@ -80,7 +67,7 @@ class SSCCMethod(Method):
         self.codec = get_codec(codec) if isinstance(codec, str) else codec
         self.mean_image = torch.from_numpy(train_mean_image(dataset))  # [C, H, W]
         self.ratio_requested = ratio
-        self.n_uses = channel_uses(ratio, self.mean_image.numel())
+        self.n_uses = symbols_for_ratio(ratio, self.mean_image.numel())
         self.link: BitLink = get_link(link, n_uses=self.n_uses)
         self.classifier = classifier
         self.classifier_name = classifier_name
@@ -116,8 +103,6 @@ class SSCCMethod(Method):
     def ratio(self) -> float:
         """The bandwidth ratio actually spent: ``n_uses / n``."""
         return self.n_uses / self.mean_image.numel()
-
-    layered = False
 
     def check(self, channel: channels.Channel, csi: str) -> None:
         self.link.check(channel, csi)
@@ -155,7 +140,6 @@ class SSCCMethod(Method):
             "link": plan.label,
         }
         return [LayerResult(recon=recon, logits=logits, ratio=self.ratio, extras=extras)]
-
 
     def _classify(self, recon: torch.Tensor, delivered: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, classes]`` of the reconstructions; the fallback image is classified once."""

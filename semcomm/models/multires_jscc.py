@@ -235,6 +235,12 @@ class ProgressiveDecoder(nn.Module):
         return _clamp_unit(img), logits
 
 
+def _symbol_features(x_hat: torch.Tensor, mse: torch.Tensor) -> torch.Tensor:
+    """Per received symbol ``(Re, Im, mse)``: ``[B, K]`` complex and ``mse`` broadcastable to it
+    -> ``[B, K, 3]``."""
+    return torch.cat([torch.view_as_real(x_hat), torch.broadcast_to(mse, x_hat.shape).unsqueeze(-1)], dim=-1)
+
+
 class MultiResJSCC(nn.Module):
     """Multi-resolution JSCC: ``L`` layers of channel symbols, a reconstruction and a
     classification per layer.
@@ -262,7 +268,7 @@ class MultiResJSCC(nn.Module):
         """Decode every layer from the equalised symbols ``x_hat`` ``[B, K]`` and their error
         variance ``mse`` (broadcastable to ``[B, K]``). Returns (recons, logits), ``L`` each;
         output ``l`` depends on the symbols of layers ``1..l`` only."""
-        feats = torch.cat([torch.view_as_real(x_hat), torch.broadcast_to(mse, x_hat.shape).unsqueeze(-1)], dim=-1)
+        feats = _symbol_features(x_hat, mse)
         n_layers, batch = self.config.num_layers, x_hat.shape[0]
         # All L receivers in one decoder call: row block l keeps the symbols of layers 1..l.
         keep = torch.arange(x_hat.shape[-1], device=x_hat.device) < self.bounds[1:, None]  # [L, K]
@@ -276,7 +282,7 @@ class MultiResJSCC(nn.Module):
         without noise (received symbols = sent symbols, error variance 0); the image decoder
         is not run."""
         symbols = torch.cat(self.encode(images), dim=-1)  # [B, K]
-        feats = torch.cat([torch.view_as_real(symbols), torch.zeros_like(symbols.real).unsqueeze(-1)], dim=-1)
+        feats = _symbol_features(symbols, torch.zeros((), device=symbols.device))
         layer = torch.full((symbols.shape[0],), self.config.num_layers - 1, device=symbols.device)
         f = self.decoder.features(self.decoder.to_grid(feats), layer)
         return self.decoder.classifier(f.mean(dim=(2, 3)))

@@ -17,20 +17,19 @@ import numpy as np
 
 __all__ = [
     "BASE_GRAPHS",
+    "INFO_COLUMNS",
     "LIFTING_SETS",
     "MAX_CODE_BLOCK",
     "base_matrix",
-    "check_base_graph",
-    "info_columns",
     "lifting_size",
     "select_base_graph",
 ]
 
-#: Base-graph names.
-BASE_GRAPHS: tuple[str, ...] = ("bg1", "bg2")
+#: Systematic (information) columns ``K_b`` of each base graph; its keys are the base-graph names.
+INFO_COLUMNS: dict[str, int] = {"bg1": 22, "bg2": 10}
 
-#: Maximum code block size ``K_cb`` (info bits per LDPC codeword) of each base graph.
-MAX_CODE_BLOCK: dict[str, int] = {"bg1": 8448, "bg2": 3840}
+#: Base-graph names.
+BASE_GRAPHS: tuple[str, ...] = tuple(INFO_COLUMNS)
 
 #: Lifting sizes ``Z`` per set index ``i_LS`` (TS 38.212 Table 5.3.2-1).
 LIFTING_SETS: tuple[tuple[int, ...], ...] = (
@@ -44,19 +43,12 @@ LIFTING_SETS: tuple[tuple[int, ...], ...] = (
     (15, 30, 60, 120, 240),
 )
 
-_SHAPES = {"bg1": (46, 68), "bg2": (42, 52)}
+#: Maximum code block size ``K_cb`` (info bits per LDPC codeword) of each base graph: its
+#: systematic columns times the largest lifting size (8448 for BG1, 3840 for BG2).
+MAX_CODE_BLOCK: dict[str, int] = {bg: cols * max(max(zs) for zs in LIFTING_SETS) for bg, cols in INFO_COLUMNS.items()}
 
-
-def check_base_graph(bg: str) -> str:
-    """Return ``bg`` if it is one of :data:`BASE_GRAPHS`, else raise a one-line ``ValueError``."""
-    if bg not in BASE_GRAPHS:
-        raise ValueError(f"unknown base graph {bg!r}; choose one of: {', '.join(BASE_GRAPHS)}")
-    return bg
-
-
-def info_columns(bg: str) -> int:
-    """Systematic columns of the base graph: 22 (BG1) or 10 (BG2)."""
-    return 22 if check_base_graph(bg) == "bg1" else 10
+#: Rows of each base graph (it has ``INFO_COLUMNS + rows`` columns: 46 x 68 and 42 x 52).
+_ROWS = {"bg1": 46, "bg2": 42}
 
 
 def select_base_graph(k: int, rate: float) -> str:
@@ -72,15 +64,19 @@ def select_base_graph(k: int, rate: float) -> str:
 def lifting_size(k: int, bg: str) -> tuple[int, int]:
     """Smallest lifting size ``Z`` with ``K_b * Z >= k`` (TS 38.212 §5.2.2) and its set index.
 
-    ``K_b`` is 22 for BG1; for BG2 it is 10, 9, 8 or 6 for ``k`` above 640, 560, 192 or below.
+    ``K_b`` is :data:`INFO_COLUMNS` (22 for BG1, 10 for BG2), except that for BG2 it is 9, 8 or 6
+    for ``k`` up to 640, 560 or 192.
+
+    Args:
+        k: information bits.
+        bg: one of :data:`BASE_GRAPHS` (not checked here: :class:`~semcomm.digital.ldpc.LdpcCode` does).
 
     Returns:
         ``(Z, i_LS)``.
     """
-    if check_base_graph(bg) == "bg1":
-        k_b = 22
-    else:
-        k_b = 10 if k > 640 else 9 if k > 560 else 8 if k > 192 else 6
+    k_b = INFO_COLUMNS[bg]
+    if bg == "bg2" and k <= 640:
+        k_b = 9 if k > 560 else 8 if k > 192 else 6
     return min((z, i) for i, zs in enumerate(LIFTING_SETS) for z in zs if k_b * z >= k)
 
 
@@ -99,14 +95,16 @@ def _all_sets(bg: str) -> np.ndarray:
     # The CSV writes a row index only on its first entry: forward-fill it.
     filled = np.maximum.accumulate(np.where(np.isnan(rows), -1, rows)).astype(np.int64)
     cols = table[:, 1].astype(np.int64)
-    out = np.full((8, *_SHAPES[bg]), -1, dtype=np.int64)
+    n_rows = _ROWS[bg]
+    out = np.full((len(LIFTING_SETS), n_rows, INFO_COLUMNS[bg] + n_rows), -1, dtype=np.int64)
     out[:, filled, cols] = table[:, 2:10].T.astype(np.int64)
     out.flags.writeable = False
     return out
 
 
 def base_matrix(bg: str, i_ls: int) -> np.ndarray:
-    """Base matrix of ``bg`` for lifting set ``i_ls`` (read-only ``int64 [46, 68]`` or ``[42, 52]``)."""
+    """Base matrix of ``bg`` (one of :data:`BASE_GRAPHS`, not checked here) for lifting set
+    ``i_ls`` (read-only ``int64 [46, 68]`` or ``[42, 52]``)."""
     if not 0 <= i_ls < len(LIFTING_SETS):
         raise ValueError(f"lifting set index {i_ls} out of range; allowed: 0..{len(LIFTING_SETS) - 1}")
-    return _all_sets(check_base_graph(bg))[i_ls]
+    return _all_sets(bg)[i_ls]

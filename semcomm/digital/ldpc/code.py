@@ -29,13 +29,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from semcomm.digital.ldpc.basegraph import (
+    BASE_GRAPHS,
+    INFO_COLUMNS,
     MAX_CODE_BLOCK,
     base_matrix,
-    check_base_graph,
-    info_columns,
     lifting_size,
     select_base_graph,
 )
+from semcomm.registry import check_choice
 
 __all__ = ["LdpcCode", "MAX_RATE", "MIN_K", "lift"]
 
@@ -88,8 +89,8 @@ class LdpcCode:
         ValueError: on an unsupported ``k``, ``n``, rate, base graph or modulation order.
 
     Attributes:
-        k, n, bg, z (lifting size), i_ls (lifting set), k_ldpc (``K``), n_ldpc (``N``),
-        k_filler (``K - k``), n_cb (circular-buffer length without the filler bits),
+        k, n, bg, z (lifting size), i_ls (lifting set), k_ldpc (``K``; bits ``k .. K - 1`` are
+        filler), n_cb (circular-buffer length without the filler bits),
         cols_info (systematic base columns: 22 or 10), rows_used (block rows kept), n_used
         (mother-codeword bits kept, ``(cols_info + rows_used) z``), base (the kept base matrix,
         ``[rows_used, cols_info + rows_used]``), positions (``int32 [n]``, read-only:
@@ -103,18 +104,17 @@ class LdpcCode:
         if n <= 0 or k / n > MAX_RATE:
             raise ValueError(f"k={k}, n={n}: code rate k/n must be <= {MAX_RATE} (n > 0)")
         self.k, self.n = k, n
-        self.bg = select_base_graph(k, k / n) if bg is None else check_base_graph(bg)
+        self.bg = select_base_graph(k, k / n) if bg is None else check_choice("base graph", bg, BASE_GRAPHS)
         if k > MAX_CODE_BLOCK[self.bg]:
             raise ValueError(f"k={k} exceeds the {self.bg} code block limit {MAX_CODE_BLOCK[self.bg]}; segment the data")
         self.z, self.i_ls = lifting_size(k, self.bg)
-        self.cols_info = info_columns(self.bg)
+        self.cols_info = INFO_COLUMNS[self.bg]
         bm = base_matrix(self.bg, self.i_ls)
         z = self.z
         self.k_ldpc = self.cols_info * z
-        self.n_ldpc = bm.shape[1] * z
-        self.k_filler = self.k_ldpc - k
+        n_ldpc = bm.shape[1] * z
 
-        buffer = np.concatenate([np.arange(2 * z, k), np.arange(self.k_ldpc, self.n_ldpc)])
+        buffer = np.concatenate([np.arange(2 * z, k), np.arange(self.k_ldpc, n_ldpc)])
         self.n_cb = buffer.size
         positions = np.resize(buffer, n)  # circular: repeats the buffer when n > n_cb
         if num_bits_per_symbol is not None:
@@ -123,7 +123,6 @@ class LdpcCode:
                     f"n={n} must be a multiple of num_bits_per_symbol={num_bits_per_symbol} (a positive integer)"
                 )
             positions = positions[_interleaver(n, num_bits_per_symbol)]
-        self.num_bits_per_symbol = num_bits_per_symbol
         self.positions = positions.astype(np.int32)
         self.positions.flags.writeable = False
 

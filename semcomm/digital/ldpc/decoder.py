@@ -54,6 +54,7 @@ import torch
 from numba import njit
 
 from semcomm.digital.ldpc.code import LdpcCode
+from semcomm.registry import check_choice
 
 __all__ = ["CHECK_UPDATES", "SCHEDULES", "DecodeResult", "LdpcDecoder"]
 
@@ -347,10 +348,8 @@ class LdpcDecoder:
         offset: float = 0.5,
         llr_max: float = 20.0,
     ) -> None:
-        if check_update not in CHECK_UPDATES:
-            raise ValueError(f"unknown check update {check_update!r}; choose one of: {', '.join(CHECK_UPDATES)}")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        check_choice("check update", check_update, CHECK_UPDATES)
+        check_choice("schedule", schedule, SCHEDULES)
         if int(num_iter) < 1:
             raise ValueError(f"num_iter must be >= 1, got {num_iter}")
         if not 0 < scale <= 1:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from semcomm.digital.ldpc.code import CORE, LdpcCode, lift
+from semcomm.digital.ldpc.code import CORE, LdpcCode
 
 __all__ = ["LdpcEncoder"]
 
@@ -36,10 +36,10 @@ class LdpcEncoder:
 
     def __init__(self, code: LdpcCode) -> None:
         self.code = code
-        z, kc, base = code.z, code.cols_info, code.base
-        self._h_info = lift(base[:, :kc], z)  # [rows_used z, kc z]
-        self._h_core = lift(base[CORE:, kc : kc + CORE], z)  # [(rows_used - 4) z, 4 z]
-        core = base[:CORE, kc]  # shifts of p1 in rows 0..3 (-1: absent)
+        z, kc = code.z, code.cols_info
+        self._h_info = code.pcm[:, : kc * z]  # [rows_used z, kc z]
+        self._h_core = code.pcm[CORE * z :, kc * z : (kc + CORE) * z]  # [(rows_used - 4) z, 4 z]
+        core = code.base[:CORE, kc]  # shifts of p1 in rows 0..3 (-1: absent)
         b_row = 1 if core[1] >= 0 else 2
         r = np.arange(z)
         self._p1_index = (r - core[b_row]) % z  # p1 = P_b^{-1} sigma
