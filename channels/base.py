@@ -72,6 +72,12 @@ class Channel(nn.Module):
         no fading; the theory and capacity helpers integrate over it."""
         raise NotImplementedError
 
+    @property
+    def mean_gain(self) -> complex:
+        """``E h``, the deterministic (line-of-sight) part of the gain that a receiver without CSI
+        can rely on: 0 for zero-mean (Rayleigh) scattering, the default."""
+        return 0j
+
     def forward(
         self, x: torch.Tensor, snr_db: float | torch.Tensor, generator: torch.Generator | None = None
     ) -> ChannelOutput:

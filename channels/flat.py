@@ -19,6 +19,7 @@ gain per example across all its layers.
 
 from __future__ import annotations
 
+import cmath
 import math
 
 import torch
@@ -82,6 +83,10 @@ class AWGN(FlatChannel):
     @property
     def power_gain(self) -> None:
         return None
+
+    @property
+    def mean_gain(self) -> complex:
+        return 1 + 0j
 
 
 _BLOCK_LEN_NONE = "one gain per example"
@@ -170,6 +175,13 @@ class Rician(FlatChannel):
     @property
     def power_gain(self) -> stats.rv_continuous:
         return rician_power_gain(self.k_factor)
+
+    @property
+    def mean_gain(self) -> complex:
+        """The LOS part ``sqrt(K / (K + 1)) e^{j phi}``; 0 when the LOS phase is random."""
+        if self.los_phase is None:
+            return 0j
+        return cmath.rect(math.sqrt(self.k_factor / (self.k_factor + 1.0)), float(self.los_phase))
 
     def extra_repr(self) -> str:
         return f"k_factor={self.k_factor}, block_len={self.block_len}, los_phase={self.los_phase}"

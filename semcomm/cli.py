@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +31,11 @@ from rich.table import Table
 
 import channels
 from semcomm.ber import BerConfig, BerPoint, simulate_ber_point
-from semcomm.data import DatasetError, ImageDataset, images_root, load_images
+from semcomm.data import EMBEDDED, ENV_VAR, DatasetError, ImageDataset, images_root, load_images
 from semcomm.codecs import codec_names
 from semcomm.links import link_names
-from semcomm.methods import Method, SSCCSpec, sweep_methods
+from semcomm.methods import Method, SSCCSpec, resolve_method, sweep_methods
+from semcomm.models.klt import shipped_klt_path
 from semcomm.plot import plot_ber, plot_sweep, ratio_label
 from semcomm.sweep import (
     KEY_FIELDS,
@@ -277,19 +279,23 @@ def _sweep_table(records: list[dict[str, Any]]) -> Table:
 def sweep(
     sources: Annotated[
         Optional[list[str]],
-        typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog)"),
+        typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog, linear)"),
     ] = None,
     method: Annotated[
-        Optional[str], typer.Option(help="comma list of methods to add: sscc (one per --codec and --link), analog")
+        Optional[str],
+        typer.Option(help="comma list of methods to add: sscc (one per --codec and --link), analog, "
+                          "linear (KLT + SoftCast + LMMSE, the layers of the first JSCC model or --ratio)"),
     ] = None,
     codec: Annotated[str, typer.Option(help="SSCC codecs, comma list of: " + ", ".join(codec_names()))] = "jpeg",
     link: Annotated[str, typer.Option(help="SSCC links, comma list of: " + ", ".join(link_names()))] = "ldpc,capacity",
     ratio: Annotated[
-        Optional[str], typer.Option(help="SSCC bandwidth ratio k/n (default: the first JSCC model's total ratio)")
+        Optional[str],
+        typer.Option(help="bandwidth ratio k/n, or one per layer (1/18,1/18,1/18): the layers of linear, their sum "
+                          "for SSCC (default: the first JSCC model's layers and total ratio)"),
     ] = None,
     classifier: Annotated[
         Optional[str],
-        typer.Option(help="JSCC model whose top-layer head scores SSCC images (default: the first JSCC source, else <dataset>-l3)"),
+        typer.Option(help="JSCC model whose top-layer head scores SSCC and linear images (default: the first JSCC source, else <dataset>-l3)"),
     ] = None,
     channel: Annotated[str, typer.Option(help=CHANNEL_HELP)] = "awgn",
     csi: Annotated[str, typer.Option(help=CSI_HELP)] = "perfect",
@@ -299,7 +305,8 @@ def sweep(
     dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for methods that do not name one")] = None,
     data_root: Annotated[
         Optional[str],
-        typer.Option(help="data root with the full test set, or 'embedded' (default: $SEMCOMM_DATA, else embedded)"),
+        typer.Option(help="data root with the full test set (and the training split that linear's KLT is fitted on), "
+                          "or 'embedded' (default: $SEMCOMM_DATA, else embedded)"),
     ] = None,
     batch_size: Annotated[str, typer.Option(help="images per batch")] = "256",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
@@ -309,7 +316,7 @@ def sweep(
     delay_spread: DelaySpreadOption = None,
     doppler: DopplerOption = None,
 ) -> None:
-    """Evaluate methods (every layer of a JSCC model, SSCC baselines) over a grid of channels,
+    """Evaluate methods (every layer of a JSCC model or of linear, SSCC baselines) over a grid of channels,
     CSI modes and SNRs: PSNR, SSIM and accuracy, into one resumable results file."""
     snrs = parse_snr_list(snr)
     channel_names, csi_modes = _names(channel), _names(csi)
@@ -317,8 +324,10 @@ def sweep(
     channel_kwargs = _sweep_channel_kwargs(channel_names, _channel_options(k_factor, block_len, delay_spread, doppler))
     batch = parse_count(batch_size, "--batch-size")
     n = None if n_images is None else parse_count(n_images, "--n-images")
-    sscc = SSCCSpec(_names(codec), _names(link), None if ratio is None else parse_ratios(ratio, 1)[0], classifier)
-    methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset)
+    ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
+    sscc = SSCCSpec(_names(codec), _names(link), None if ratios is None else sum(ratios), classifier)
+    methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset, layer_ratios=ratios,
+                            data_root=data_root)
     check_methods(methods, {name: channels.get(name, **channel_kwargs[name]) for name in channel_names}, csi_modes)
     images = _first_images(load_images(methods[0].dataset, data_root, "test"), n)
     root = images_root(data_root)
@@ -419,6 +428,10 @@ def train(
     batch_size: Annotated[str, typer.Option(help="images per step")] = "128",
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay to lr/100)")] = 1e-3,
     width: Annotated[str, typer.Option(help="conv width of the model")] = "64",
+    arch: Annotated[str, typer.Option(help="JSCC architecture: klt-refine (linear analog backbone + learned residuals) or conv (the first model)")] = "klt-refine",
+    sample_layers: Annotated[Optional[bool], typer.Option("--sample-layers/--all-layers", help="decode one random layer per example and step (L times cheaper), or every layer (default: sample for klt-refine)")] = None,
+    distortion: Annotated[str, typer.Option(help="reconstruction loss: log-mse (mean per-image log MSE, i.e. the PSNR: every SNR weighs alike) or mse")] = "log-mse",
+    val: Annotated[str, typer.Option(help="training images held out for validation after each epoch; the best epoch is kept as best.safetensors (0: none)")] = "5000",
     semantic_weight: Annotated[
         str, typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer")
     ] = "0.05",
@@ -446,6 +459,10 @@ def train(
         batch_size=parse_count(batch_size, "--batch-size"),
         lr=lr,
         width=parse_count(width, "--width"),
+        arch=arch,
+        sample_layers=sample_layers,
+        distortion=distortion,
+        val=parse_count(val, "--val", minimum=0),
         weighting=weighting,
         weighting_kwargs={"semantic": parse_weights(semantic_weight, layers)} if weighting == "fixed" else {},
         limit=None if limit is None else parse_count(limit, "--limit"),
@@ -479,11 +496,18 @@ def demo(
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
 ) -> None:
     """The quick-start job: a pretrained multi-resolution JSCC model, the uncoded analog
-    reference and an SSCC baseline (JPEG over 5G LDPC, and over an ideal capacity-achieving
-    code, at the model's bandwidth ratio) over AWGN, on the embedded test sample (no download,
-    no GPU)."""
+    reference, the multi-resolution linear analog reference (KLT + SoftCast + LMMSE, the model's
+    layers) and an SSCC baseline (JPEG over 5G LDPC, and over an ideal capacity-achieving code,
+    at the model's bandwidth ratio) over AWGN, on the embedded test sample (no download, no
+    GPU)."""
     snrs = parse_snr_list(snr)
-    methods = sweep_methods([model], ["analog", "sscc"], DEMO_SSCC, None)
+    dataset = resolve_method(model).dataset
+    shipped = shipped_klt_path(dataset).is_file()  # linear's KLT: the shipped one, else fitted on $SEMCOMM_DATA
+    extra = ["analog", "linear", "sscc"]
+    if not shipped and not os.environ.get(ENV_VAR):
+        err_console.print(f"linear: skipped, no KLT ships for {dataset} (set {ENV_VAR} to fit it on the training split)")
+        extra.remove("linear")
+    methods = sweep_methods([model], extra, DEMO_SSCC, None, data_root=EMBEDDED if shipped else None)
     images = load_images(methods[0].dataset, "embedded", "test")
     err_console.print(f"images: {len(images)} {images.name} test images from the embedded sample")
     records = _sweep_to_file(methods, images, True, ["awgn"], ["perfect"], snrs, out / "results.json", seed, 500,

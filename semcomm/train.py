@@ -20,8 +20,11 @@ import torch.nn.functional as F
 
 import channels
 from semcomm.data import EMBEDDED, ENV_VAR, load_images
-from semcomm.models.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
-from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, MultiResJSCC, symbols_for_ratio
+from semcomm.models.checkpoint import BEST_FILE, STATE_FILE, load_checkpoint, save_checkpoint
+from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, symbols_for_ratio
+from semcomm.models.registry import ARCHITECTURES, build_model
+from semcomm.registry import check_choice
+from semcomm.seeding import point_generator
 from semcomm.mtl import TaskLosses, get_weighting
 from semcomm.atomic import replace_atomic
 
@@ -40,6 +43,16 @@ class TrainConfig:
         snr_train: ``(lo, hi)`` dB; each example draws its SNR uniformly from it (lo == hi: fixed).
         epochs, batch_size, lr: optimisation (Adam, cosine decay to lr/100).
         width: conv width of the model.
+        arch: the architecture (:data:`semcomm.models.registry.ARCHITECTURES`).
+        sample_layers: decode one random layer per example and step instead of all ``L``
+            (``L`` times cheaper per step; needs an architecture that supports it). None: the
+            architecture's default (on for ``klt-refine``, off for ``conv``).
+        distortion: the reconstruction loss of each layer: ``"mse"`` (the batch MSE) or
+            ``"log-mse"`` (the batch mean of ``log10`` of each image's MSE, i.e. minus the mean
+            per-image PSNR / 10: the metric itself, and every SNR of the range weighs alike,
+            where the MSE is dominated by the noisiest examples).
+        val: training images held out (the last ``val`` of the split) to validate on after every
+            epoch; the best epoch's weights are kept as ``best.safetensors``. 0: none.
         weighting, weighting_kwargs: loss weighting (:mod:`semcomm.mtl`).
         limit: use only the first ``limit`` training images (None: all).
         seed: the one seed.
@@ -56,14 +69,22 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     width: int = 64
+    arch: str = "conv"
+    sample_layers: bool | None = False
+    distortion: str = "mse"
+    val: int = 0
     weighting: str = "fixed"
     weighting_kwargs: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.sample_layers is None:
+            object.__setattr__(self, "sample_layers", self.arch != "conv")
+
     def model_config(self) -> JSCCConfig:
         n = math.prod(DATASET_SHAPES[self.dataset][0])
-        return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width)
+        return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width, self.arch)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ratios": list(self.ratios), "snr_train": list(self.snr_train)}
@@ -71,6 +92,17 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         return cls(**{**d, "ratios": tuple(d["ratios"]), "snr_train": tuple(d["snr_train"])})
+
+
+#: Reconstruction losses: ``(recon, target) -> scalar``, and the PSNR (dB) a mean value means.
+DISTORTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": F.mse_loss,
+    "log-mse": lambda r, x: torch.log10((r - x).square().flatten(1).mean(1) + 1e-10).mean(),
+}
+_LOSS_TO_PSNR: dict[str, Callable[[float], float]] = {
+    "mse": lambda v: psnr_from_mse(v),
+    "log-mse": lambda v: -10.0 * v,
+}
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -87,21 +119,65 @@ def validate(cfg: TrainConfig) -> None:
         )
     if cfg.dataset not in DATASET_SHAPES:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASET_SHAPES)}")
+    check_choice("JSCC architecture", cfg.arch, ARCHITECTURES.names())
+    if cfg.sample_layers and cfg.arch == "conv":
+        raise ValueError("--sample-layers needs an architecture that decodes chosen layers (klt-refine), not 'conv'")
+    check_choice("distortion loss", cfg.distortion, DISTORTIONS)
+    if cfg.val < 0:
+        raise ValueError(f"--val must be >= 0 images, got {cfg.val}")
     channels.check_csi(cfg.csi, channels.get(cfg.channel, **cfg.channel_kwargs))
     lo, hi = cfg.snr_train
     if hi < lo:
         raise ValueError(f"SNR range {lo:g}:{hi:g} has its upper end below the lower one")
 
 
-def _batch_losses(model: MultiResJSCC, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
                   channel: channels.Channel, g: torch.Generator) -> TaskLosses:
     lo, hi = cfg.snr_train
     snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
-    out = model(images, channel, snr, csi=cfg.csi, generator=g)
+    distortion = DISTORTIONS[cfg.distortion]
+    if not cfg.sample_layers:
+        out = model(images, channel, snr, csi=cfg.csi, generator=g)
+        return TaskLosses(
+            distortion=[distortion(r, images) for r in out.recon],
+            semantic=[F.cross_entropy(lg, labels) for lg in out.logits],
+        )
+    L = model.config.num_layers
+    layer = torch.randint(0, L, (images.shape[0],), generator=g, device=images.device)
+    out = model(images, channel, snr, csi=cfg.csi, generator=g, decode_layers=layer)
+    zero = images.new_zeros(())
+    picked = [layer == l for l in range(L)]
     return TaskLosses(
-        distortion=[F.mse_loss(r, images) for r in out.recon],
-        semantic=[F.cross_entropy(lg, labels) for lg in out.logits],
+        distortion=[distortion(r, images[p]) if p.any() else zero for r, p in zip(out.recon, picked)],
+        semantic=[F.cross_entropy(lg, labels[p]) if p.any() else zero for lg, p in zip(out.logits, picked)],
     )
+
+
+def validation_snrs(cfg: TrainConfig) -> list[float]:
+    """The SNRs the held-out split is scored at: the ends and the middle of the training range."""
+    lo, hi = cfg.snr_train
+    return sorted({lo, (lo + hi) / 2, hi})
+
+
+@torch.no_grad()
+def _validate(model: torch.nn.Module, images: torch.Tensor, cfg: TrainConfig, channel: channels.Channel) -> dict[str, Any]:
+    """Mean PSNR per layer (on 8-bit outputs) of the held-out images at :func:`validation_snrs`,
+    with fixed draws (the same every epoch), and their mean, the score that picks "best"."""
+    from semcomm.metrics import psnr  # metrics imports pytorch_msssim; keep it out of import time
+
+    model.eval()
+    per_snr = {}
+    for snr in validation_snrs(cfg):
+        g = point_generator(cfg.seed, snr, "val", device=images.device)
+        sums = torch.zeros(model.config.num_layers, dtype=torch.float64)
+        for start in range(0, len(images), 500):
+            x = images[start : start + 500].float() / 255
+            out = model(x, channel, snr, csi=cfg.csi, generator=g)
+            sums += torch.stack([psnr(r, x).sum() for r in out.recon]).cpu()
+        per_snr[f"{snr:g}"] = [round(v, 3) for v in (sums / len(images)).tolist()]
+    model.train()
+    score = sum(sum(v) for v in per_snr.values()) / (len(per_snr) * model.config.num_layers)
+    return {"val_psnr": per_snr, "val_score": round(score, 4)}
 
 
 def train(
@@ -134,12 +210,16 @@ def train(
     device = torch.device(device)
     images = torch.from_numpy(data.images[: cfg.limit]).to(device)
     labels = torch.from_numpy(data.labels[: cfg.limit]).to(device)
+    if cfg.val >= len(images):
+        raise ValueError(f"--val {cfg.val} holds out every one of the {len(images)} training images")
+    val_images = images[len(images) - cfg.val :] if cfg.val else images[:0]
+    images, labels = images[: len(images) - cfg.val], labels[: len(labels) - cfg.val]
     n = images.shape[0]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
 
     torch.manual_seed(cfg.seed)
     g = torch.Generator(device=device).manual_seed(cfg.seed)
-    model = MultiResJSCC(cfg.model_config()).to(device)
+    model = build_model(cfg.model_config(), cfg.data_root, fresh=True).to(device)
     weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
     params = [*model.parameters(), *weighting.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -150,7 +230,9 @@ def train(
     if resume:
         start_epoch, history = _restore(run_dir, cfg, model, weighting, opt, sched, g)
 
-    shared = list(model.encoder.trunk.parameters())
+    shared = model.shared_parameters()
+    to_psnr = _LOSS_TO_PSNR[cfg.distortion]
+    L = model.config.num_layers
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
@@ -172,25 +254,32 @@ def train(
                 sums += torch.stack([total.detach(), *[d.detach() for d in losses.distortion],
                                      *[s.detach() for s in losses.semantic]]).double().cpu() * len(idx)
             if progress is not None:
-                progress(f"epoch {epoch + 1}/{cfg.epochs}", epoch * steps_per_epoch + step + 1, cfg.epochs * steps_per_epoch)
+                seen = min((step + 1) * cfg.batch_size, n)
+                running = " ".join(f"{to_psnr(v / seen):.2f}" for v in sums[1 : 1 + L].tolist())
+                progress(f"epoch {epoch + 1}/{cfg.epochs} train PSNR {running} dB", epoch * steps_per_epoch + step + 1,
+                         cfg.epochs * steps_per_epoch)
         means = (sums / n).tolist()
-        L = model.config.num_layers
         history.append({
             "epoch": epoch + 1,
             "loss": means[0],
-            "train_psnr": [round(psnr_from_mse(m), 3) for m in means[1 : 1 + L]],
+            "train_psnr": [round(to_psnr(m), 3) for m in means[1 : 1 + L]],
             "train_ce": [round(c, 4) for c in means[1 + L :]],
             "seconds": round(time.perf_counter() - t0, 1),
             "weights": weighting.current_weights(),
         })
+        if cfg.val:
+            history[-1] |= _validate(model, val_images, cfg, channel)
         _save(run_dir, cfg, model, weighting, opt, sched, g, epoch + 1, history)
     return history
 
 
-def _save(run_dir: Path, cfg: TrainConfig, model: MultiResJSCC, weighting: torch.nn.Module,
+def _save(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: torch.nn.Module,
           opt: torch.optim.Optimizer, sched: Any, g: torch.Generator, epoch: int, history: list[dict[str, Any]]) -> None:
     meta = {"model": model.config.to_dict(), "train": cfg.to_dict(), "epoch": epoch, "history": history}
     save_checkpoint(run_dir, model, meta)
+    scores = [h["val_score"] for h in history if "val_score" in h]
+    if scores and scores[-1] >= max(scores):
+        save_checkpoint(run_dir, model, meta, name=BEST_FILE)
     state = {
         "epoch": epoch,
         "optimizer": opt.state_dict(),
@@ -202,10 +291,10 @@ def _save(run_dir: Path, cfg: TrainConfig, model: MultiResJSCC, weighting: torch
     replace_atomic(run_dir / STATE_FILE, lambda f: torch.save(state, f), mode="wb")
 
 
-def _restore(run_dir: Path, cfg: TrainConfig, model: MultiResJSCC, weighting: torch.nn.Module,
+def _restore(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: torch.nn.Module,
              opt: torch.optim.Optimizer, sched: Any, g: torch.Generator) -> tuple[int, list[dict[str, Any]]]:
     saved, meta = load_checkpoint(run_dir)
-    if meta.get("train") != cfg.to_dict():
+    if TrainConfig.from_dict(meta.get("train", {})) != cfg:
         raise ValueError(f"--resume: {str(run_dir)!r} was trained with a different configuration")
     state_path = run_dir / STATE_FILE
     try:

@@ -52,6 +52,35 @@ def test_same_seed_same_weights_and_resume_continues_exactly(tmp_path: Path) -> 
     assert not torch.equal(weights(tmp_path / "d")["encoder.heads.0.weight"], wa["encoder.heads.0.weight"])
 
 
+def test_klt_refine_resumes_exactly_and_keeps_the_best_epoch(tmp_path: Path) -> None:
+    cfg = TrainConfig(**{**SMOKE, "limit": 224}, arch="klt-refine", sample_layers=True, distortion="log-mse", val=32)
+    history = train(cfg, tmp_path / "a")
+    assert all(set(h["val_psnr"]) == {"0", "10", "20"} and len(h["val_psnr"]["10"]) == 2 for h in history)
+    best = max(range(2), key=lambda i: history[i]["val_score"])
+    kept, meta = load_checkpoint(tmp_path / "a" / "best.safetensors")
+    assert meta["epoch"] == best + 1
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_2(desc: str, done: int, total: int) -> None:
+        assert "train PSNR" in desc
+        if done == total - 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "b", progress=kill_in_epoch_2)
+    train(cfg, tmp_path / "b", resume=True)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "resumed run differs from the uninterrupted one"
+    assert not torch.equal(wa["refiner.out.weight"], torch.zeros_like(wa["refiner.out.weight"]))
+
+
+def test_validation_split_must_leave_training_images(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--val 192 holds out every one of the 192 training images"):
+        train(TrainConfig(**SMOKE, val=192), tmp_path)
+
+
 def test_checkpoint_files_are_safe_formats(tmp_path: Path) -> None:
     cfg = TrainConfig(**{**SMOKE, "epochs": 1})
     train(cfg, tmp_path)
@@ -111,10 +140,13 @@ def test_sweep_refuses_a_pickle_checkpoint(tmp_path: Path) -> None:
 
 def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = cli("train", "--data-root", "embedded", "--limit", "128", "--epochs", "1", "--width", "8",
+    result = cli("train", "--data-root", "embedded", "--limit", "160", "--val", "32", "--epochs", "1", "--width", "8",
                  "--layers", "2", "--ratio", "1/49", "--out", str(run))
     assert result.returncode == 0, result.stderr
     assert "train PSNR per layer" in result.stdout and (run / "model.safetensors").is_file()
+    assert (run / "best.safetensors").is_file()
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["model"]["arch"] == "klt-refine" and meta["train"]["sample_layers"] and meta["train"]["distortion"] == "log-mse"
     out = tmp_path / "res.json"
     result = cli("sweep", str(run), "--snr", "0,10", "--n-images", "64", "--data-root", "embedded", "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -128,11 +160,16 @@ def test_demo_writes_results_and_figure(tmp_path: Path) -> None:
     result = cli("demo", "--out", str(tmp_path), "--snr", "0,20")
     assert result.returncode == 0, result.stderr
     records = json.loads((tmp_path / "results.json").read_text())["records"]
-    assert {r["method"] for r in records} == {"jscc", "analog", "jpeg+ldpc", "jpeg+capacity"}
+    assert {r["method"] for r in records} == {"jscc", "analog", "linear", "jpeg+ldpc", "jpeg+capacity"}
     jscc = [r for r in records if r["method"] == "jscc"]
     assert {r["layer"] for r in jscc} == {1, 2, 3}
     top = {r["snr_db"]: r for r in jscc if r["layer"] == 3}
     assert top[20.0]["psnr"] > top[0.0]["psnr"] and top[20.0]["accuracy"] > 0.9
+    # The linear reference (shipped MNIST KLT) has the model's layers and is scored by its head.
+    linear = {(r["snr_db"], r["layer"]): r for r in records if r["method"] == "linear"}
+    assert set(linear) == {(s, l) for s in (0.0, 20.0) for l in (1, 2, 3)}
+    assert all(r["ratio"] == j["ratio"] for j in jscc for (s, l), r in linear.items() if (s, l) == (j["snr_db"], j["layer"]))
+    assert linear[20.0, 3]["psnr"] > linear[20.0, 1]["psnr"] and linear[20.0, 3]["accuracy"] > 0.9
     analog = [r for r in records if r["method"] == "analog"]
     assert all(r["accuracy"] is None for r in analog)
     sscc = {(r["method"], r["snr_db"]): r for r in records if "+" in r["method"]}

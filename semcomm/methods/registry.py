@@ -1,24 +1,34 @@
 """Method registry: ``get_method("analog", dataset="mnist")``, and :func:`resolve_method`, which
 also accepts JSCC checkpoints (run directories, ``.safetensors`` files, pretrained names).
 
+``linear`` (:class:`~semcomm.methods.linear.LinearMethod`) is registered too, but needs layer
+sizes and a classifier: :func:`sweep_methods` builds it from the sweep's first JSCC model (or
+``--ratio``), like the SSCC baselines.
+
 A new method is one class and one :func:`register` call; the sweep and the CLI find it by name.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 from semcomm.methods.analog import UncodedAnalog
 from semcomm.methods.base import Method
 from semcomm.methods.jscc import JSCCMethod, load_method
+from semcomm.methods.linear import LinearMethod
 from semcomm.methods.sscc import SSCCMethod
+from semcomm.models import DATASET_SHAPES, symbols_for_ratio
 from semcomm.models.checkpoint import pretrained_names
 from semcomm.registry import Registry
 
-__all__ = ["METHODS", "SSCCSpec", "get_method", "method_names", "register", "resolve_method", "sweep_methods"]
+__all__ = ["LINEAR", "METHODS", "SSCC", "SSCCSpec", "get_method", "method_names", "register", "resolve_method", "sweep_methods"]
 
 #: The ``--method`` entry that expands to one SSCC method per codec and link.
 SSCC = "sscc"
+#: The multi-resolution linear analog reference, built with the sweep's layer sizes and classifier.
+LINEAR = LinearMethod.name
 
 METHODS: Registry[Method] = Registry("method")
 register = METHODS.register
@@ -49,6 +59,7 @@ def resolve_method(source: str, dataset: str | None = None) -> Method:
 
 
 register(UncodedAnalog.name, UncodedAnalog)
+register(LinearMethod.name, LinearMethod)
 
 
 @dataclass(frozen=True)
@@ -59,8 +70,9 @@ class SSCCSpec:
         codecs: codec names.
         links: link names.
         ratio: bandwidth ratio ``k/n``, or None for the first JSCC model's total ratio.
-        classifier: JSCC model whose top-layer head scores the reconstructions, or None for
-            the first JSCC model of the sweep, else the pretrained ``"<dataset>-l3"``.
+        classifier: JSCC model whose top-layer head scores the reconstructions (of SSCC and of
+            ``linear``), or None for the first JSCC model of the sweep, else the pretrained
+            ``"<dataset>-l3"``.
     """
 
     codecs: list[str]
@@ -81,19 +93,41 @@ def _classifier(spec: SSCCSpec, dataset: str, models: list[JSCCMethod]) -> tuple
     return (load_method(default), default) if default in pretrained_names() else (None, None)
 
 
-def sweep_methods(sources: list[str], extra: list[str], sscc: SSCCSpec, dataset: str | None) -> list[Method]:
+def _linear_layers(layer_ratios: tuple[float, ...] | None, dataset: str, models: list[JSCCMethod]) -> tuple[int, ...]:
+    """Layer sizes of ``linear``: ``--ratio`` (one k/n per layer) if given, else the first JSCC model's."""
+    if layer_ratios:
+        n = math.prod(DATASET_SHAPES[dataset][0])
+        return tuple(symbols_for_ratio(r, n) for r in layer_ratios)
+    if models:
+        return tuple(models[0].model.config.layer_symbols)
+    raise ValueError("--method linear needs its layer sizes: give a JSCC model to match or --ratio with one k/n "
+                     "per layer (e.g. 1/18,1/18,1/18)")
+
+
+def sweep_methods(
+    sources: list[str],
+    extra: list[str],
+    sscc: SSCCSpec,
+    dataset: str | None,
+    layer_ratios: tuple[float, ...] | None = None,
+    data_root: str | None = None,
+) -> list[Method]:
     """The methods of a sweep, from what the user typed.
 
     Args:
         sources: JSCC checkpoints (run directories, files, pretrained names) or method names.
         extra: names from ``--method``: :data:`SSCC` (one :class:`SSCCMethod` per codec and
-            link of ``sscc``) or registered method names.
-        sscc: the SSCC settings.
+            link of ``sscc``), :data:`LINEAR` or other registered method names.
+        sscc: the SSCC settings (its classifier also scores ``linear``).
         dataset: the dataset, or None for the JSCC models' own.
+        layer_ratios: bandwidth ratio ``k_l/n`` of each layer of ``linear``, or None for the
+            first JSCC model's layers.
+        data_root: where ``linear`` fits its KLT if it is not cached (None: ``$SEMCOMM_DATA``,
+            else the shipped KLT; ``"embedded"``: the shipped KLT).
 
     Raises:
         ValueError: one line, for nothing to sweep, an unknown name, mixed datasets, a missing
-            dataset or ratio, or two methods with the same name.
+            dataset, ratio or KLT, or two methods with the same name.
     """
     models = [resolve_method(s, dataset) for s in sources if s not in METHODS]
     datasets = {m.dataset for m in models} | ({dataset} if dataset else set())
@@ -103,7 +137,17 @@ def sweep_methods(sources: list[str], extra: list[str], sscc: SSCCSpec, dataset:
     if not datasets and (named or SSCC in extra):
         raise ValueError("give --dataset (mnist or cifar10) or a JSCC model")
     ds = datasets.pop() if datasets else None
-    methods: list[Method] = list(models) + [get_method(name, dataset=ds) for name in named]
+    classifier = functools.cache(lambda: _classifier(sscc, ds, models))  # loaded once, if needed
+
+    def build(name: str) -> Method:
+        if name != LINEAR:
+            return get_method(name, dataset=ds)
+        layers = _linear_layers(layer_ratios, ds, models)
+        model, model_name = classifier()
+        return LinearMethod(ds, layers, data_root=data_root, classifier=None if model is None else model.classify,
+                            classifier_name=model_name)
+
+    methods: list[Method] = list(models) + [build(name) for name in named]
     if SSCC in extra:
         if sscc.ratio is not None:
             ratio = sscc.ratio
@@ -111,15 +155,15 @@ def sweep_methods(sources: list[str], extra: list[str], sscc: SSCCSpec, dataset:
             ratio = models[0].ratio
         else:
             raise ValueError("--method sscc needs --ratio (or a JSCC model to match)")
-        classifier, classifier_name = _classifier(sscc, ds, models)
-        classify = None if classifier is None else classifier.classify
+        model, model_name = classifier()
+        classify = None if model is None else model.classify
         methods += [
-            SSCCMethod(codec, link, ds, ratio, classifier=classify, classifier_name=classifier_name)
+            SSCCMethod(codec, link, ds, ratio, classifier=classify, classifier_name=model_name)
             for codec in sscc.codecs
             for link in sscc.links
         ]
     if not methods:
-        raise ValueError("nothing to sweep: give a JSCC model, a method name (analog) or --method sscc")
+        raise ValueError("nothing to sweep: give a JSCC model, a method name (analog, linear) or --method sscc")
     names = [m.name for m in methods]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -22,19 +22,24 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
-from semcomm.models.multires_jscc import JSCCConfig, MultiResJSCC
+from torch import nn
+
+from semcomm.models.multires_jscc import JSCCConfig
+from semcomm.models.registry import build_model
 from semcomm.atomic import replace_atomic, write_json_atomic
 
-__all__ = ["MODEL_FILE", "CONFIG_FILE", "STATE_FILE", "save_checkpoint", "load_checkpoint", "pretrained_names", "resolve_checkpoint"]
+__all__ = ["BEST_FILE", "MODEL_FILE", "CONFIG_FILE", "STATE_FILE", "save_checkpoint", "load_checkpoint", "pretrained_names", "resolve_checkpoint"]
 
 MODEL_FILE = "model.safetensors"
+BEST_FILE = "best.safetensors"
 CONFIG_FILE = "config.json"
 STATE_FILE = "train_state.pt"
 _META_KEY = "semcomm"
 
 
-def save_checkpoint(run_dir: str | Path, model: MultiResJSCC, meta: dict[str, Any]) -> Path:
-    """Write ``model.safetensors`` (weights + ``meta`` as JSON metadata) and ``config.json``.
+def save_checkpoint(run_dir: str | Path, model: nn.Module, meta: dict[str, Any], name: str = MODEL_FILE) -> Path:
+    """Write ``name`` (weights + ``meta`` as JSON metadata; default ``model.safetensors``) and,
+    for the run's latest weights, ``config.json``.
 
     ``meta`` must hold ``"model"`` (a :class:`JSCCConfig` dict); ``"train"``, ``"epoch"`` and
     ``"history"`` are conventional.
@@ -42,8 +47,9 @@ def save_checkpoint(run_dir: str | Path, model: MultiResJSCC, meta: dict[str, An
     run_dir = Path(run_dir)
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     blob = save(weights, metadata={_META_KEY: json.dumps(meta)})
-    path = replace_atomic(run_dir / MODEL_FILE, lambda f: f.write(blob), mode="wb")
-    write_json_atomic(run_dir / CONFIG_FILE, meta)
+    path = replace_atomic(run_dir / name, lambda f: f.write(blob), mode="wb")
+    if name == MODEL_FILE:
+        write_json_atomic(run_dir / CONFIG_FILE, meta)
     return path
 
 
@@ -74,11 +80,12 @@ def resolve_checkpoint(source: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> tuple[MultiResJSCC, dict[str, Any]]:
+def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Load a model (in eval mode) and its metadata from a pretrained name, run directory or file.
 
     Raises:
-        ValueError: one line, if the file is missing, not safetensors, or not a semcomm model.
+        ValueError: one line, if the file is missing, not safetensors, not a semcomm model, or
+            of an unknown architecture.
     """
     path = resolve_checkpoint(source)
     try:
@@ -90,6 +97,9 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> t
     if raw is None:
         raise ValueError(f"{str(path)!r} is a safetensors file but not a semcomm model (no '{_META_KEY}' metadata)")
     meta = json.loads(raw)
-    model = MultiResJSCC(JSCCConfig.from_dict(meta["model"]))
+    try:
+        model = build_model(JSCCConfig.from_dict(meta["model"]))
+    except ValueError as err:
+        raise ValueError(f"{str(path)!r}: {err}") from None
     model.load_state_dict(weights)
     return model.to(device).eval(), meta

@@ -56,11 +56,14 @@ class JSCCConfig:
         dataset: ``"mnist"`` or ``"cifar10"`` (fixes the image shape and class count).
         layer_symbols: complex symbols ``k_l`` of each layer, e.g. ``(171, 171, 171)``.
         width: channels of the conv trunks.
+        arch: the architecture's key in :data:`semcomm.models.registry.ARCHITECTURES`
+            (``"conv"``, this module's model, is what checkpoints without a key hold).
     """
 
     dataset: str
     layer_symbols: tuple[int, ...]
     width: int = 64
+    arch: str = "conv"
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASET_SHAPES:
@@ -101,7 +104,7 @@ class JSCCConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JSCCConfig:
-        return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"])
+        return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"))
 
 
 @dataclass
@@ -256,6 +259,10 @@ class MultiResJSCC(nn.Module):
         self.decoder = ProgressiveDecoder(config)
         bounds = torch.tensor([0, *torch.tensor(config.layer_symbols).cumsum(0).tolist()])
         self.register_buffer("bounds", bounds, persistent=False)
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The parameters every task's loss reaches: the encoder trunk's."""
+        return list(self.encoder.trunk.parameters())
 
     def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
         """``[B, C, H, W]`` -> ``L`` complex layers ``[B, k_l]`` with unit power each."""

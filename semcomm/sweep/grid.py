@@ -52,18 +52,19 @@ def parse_snr_list(text: str) -> list[float]:
     return list(dict.fromkeys(values))
 
 
-def parse_count(text: str | int | float, what: str = "count") -> int:
-    """Parse a positive whole count that may be written in scientific notation (``"2e6"``).
+def parse_count(text: str | int | float, what: str = "count", minimum: int = 1) -> int:
+    """Parse a whole count ``>= minimum`` (default 1) that may be written in scientific notation (``"2e6"``).
 
     Raises:
         ValueError: one line naming ``what``, the bad value and what is allowed.
     """
+    allowed = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"bad {what} {text!r}: expected a positive whole number such as 1000000 or 2e6") from None
-    if not math.isfinite(value) or value < 1 or value != int(value):
-        raise ValueError(f"bad {what} {text!r}: expected a positive whole number such as 1000000 or 2e6")
+        raise ValueError(f"bad {what} {text!r}: expected {allowed} such as 1000000 or 2e6") from None
+    if not math.isfinite(value) or value < minimum or value != int(value):
+        raise ValueError(f"bad {what} {text!r}: expected {allowed} such as 1000000 or 2e6")
     return int(value)
 
 

@@ -1,0 +1,169 @@
+"""The multi-resolution linear analog reference: KLT + SoftCast power allocation + LMMSE.
+
+The scheme (:class:`~semcomm.models.softcast.SoftCast`, where the formulas are) is the best
+*linear* transmitter/receiver pair for a Gaussian source of the dataset's covariance, built
+layer by layer like the JSCC models so that the two compare like with like: the same layers of
+``k_l`` complex symbols, the same channel call, the same power constraint, the same classifier.
+
+Per batch of images ``x`` ``[B, C, H, W]`` (``n = C H W``), ``L`` layers of ``k_l`` symbols,
+``K = sum k_l``, ``m = 2 K`` KLT coefficients:
+
+1. transmitter (SNR-agnostic): coefficients ``c = U^T (x - mu)`` ``[B, m]`` (the ``m`` leading
+   principal components of the training split, :func:`semcomm.models.klt.get_klt`), SoftCast
+   amplitudes per coefficient, two coefficients per complex symbol, each layer of each image
+   scaled by ``a_l(x)`` to exactly ``E|s|^2 = 1``: symbols ``[B, K]``, scales ``[B, L]``;
+2. one channel call for all layers; :func:`channels.receive` with the CSI mode (ZF):
+   ``x_hat`` ``[B, K]`` and its error variance;
+3. per-coefficient LMMSE ``c_hat`` ``[B, m]`` (:meth:`SoftCast.estimate`; without CSI
+   :meth:`SoftCast.estimate_none` on the unequalised ``y``, with the channel's mean gain: on
+   AWGN the same as perfect CSI, on Rayleigh 0, i.e. the mean image);
+4. the receiver of layers ``1..l`` outputs ``mu + U (c_hat * mask_l)`` clamped to [0, 1]
+   (``mask_l`` keeps layers ``1..l``): each coefficient is estimated from its own symbol only,
+   so output ``l`` depends on layers ``1..l`` alone.
+
+Side information: the receiver knows the per-example layer scales ``a_l`` ``[B, L]`` (one real
+per layer and image, against ``k_l`` symbols), sent free of charge and without error, and the
+KLT (mean, basis, eigenvalues). The learned ``klt-refine`` JSCC model gets exactly the same side
+information. Accuracy comes from a JSCC model's top-layer head over a noiseless link (as for
+SSCC, :meth:`semcomm.methods.jscc.JSCCMethod.classify`), so that it is scored by the same
+network as the JSCC layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+import channels
+from semcomm.data import DATASETS
+from semcomm.data.base import check_choice
+from semcomm.methods.base import LayerResult, Method
+from semcomm.models.klt import KLT, get_klt
+from semcomm.models.multires_jscc import DATASET_SHAPES
+from semcomm.models.softcast import SoftCast
+
+__all__ = ["LinearMethod", "linear_coefficients"]
+
+#: What to give when the layer sizes are missing (the sweep's wording).
+_NEEDS_LAYERS = "give a JSCC model to match or --ratio with one k/n per layer (e.g. 1/18,1/18,1/18)"
+
+
+def linear_coefficients(
+    softcast: SoftCast,
+    images: torch.Tensor,
+    channel: channels.Channel,
+    snr_db: float | torch.Tensor,
+    csi: str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Send ``images`` ``[B, ...]`` (flattened to the KLT's ``n`` values) over ``channel`` and
+    return the receiver's LMMSE coefficients ``c_hat`` ``[B, m]`` (all layers; the receiver of
+    layers ``1..l`` keeps those of ``softcast.layer_masks()[l - 1]``)."""
+    symbols, scales = softcast.transmit(images)  # [B, K], [B, L]
+    out = channel(symbols, snr_db, generator=generator)
+    return softcast.receive(out, csi, scales, channel.mean_gain)[0]
+
+
+class LinearMethod(Method):
+    """The ``linear`` method: ``L`` layers of KLT + SoftCast + LMMSE; one :class:`LayerResult`
+    per layer, with cumulative bandwidth ratios ``sum_{j<=l} k_j / n``.
+
+    Args:
+        dataset: ``"mnist"`` or ``"cifar10"``.
+        layer_symbols: complex symbols ``k_l`` per layer (a JSCC model's, to compare like with
+            like); ``2 sum k_l`` must not exceed ``n`` (total ratio at most 1/2).
+        data_root: where the KLT is fitted (training split) if it is not cached; None:
+            ``$SEMCOMM_DATA``, else the shipped KLT; ``"embedded"``: the shipped KLT
+            (:func:`semcomm.models.klt.get_klt`).
+        classifier: images ``[B, C, H, W]`` -> logits ``[B, classes]``, or None (no accuracy).
+        classifier_name: what the classifier is, for the results file's config.
+        klt: a KLT to use instead of :func:`get_klt`'s (tests).
+
+    Raises:
+        ValueError: one line, for a missing or unknown dataset, missing or bad layer sizes, or
+            no KLT (no training data and none shipped).
+    """
+
+    name = "linear"
+    layered = True
+
+    def __init__(
+        self,
+        dataset: str | None = None,
+        layer_symbols: tuple[int, ...] | list[int] | None = None,
+        data_root: str | None = None,
+        classifier: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        classifier_name: str | None = None,
+        klt: KLT | None = None,
+    ) -> None:
+        if dataset is None:
+            raise ValueError(f"method 'linear' needs a dataset; choose one of: {', '.join(DATASETS)}")
+        self.dataset = check_choice("dataset", dataset, DATASETS)
+        if not layer_symbols:
+            raise ValueError(f"method 'linear' needs its layer sizes: {_NEEDS_LAYERS}")
+        if any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in layer_symbols):
+            raise ValueError(f"method 'linear': layer sizes must be positive whole numbers of symbols, got {list(layer_symbols)}")
+        self.shape: tuple[int, int, int] = DATASET_SHAPES[self.dataset][0]
+        n = math.prod(self.shape)
+        self.layer_symbols = tuple(int(k) for k in layer_symbols)
+        if 2 * sum(self.layer_symbols) > n:
+            raise ValueError(
+                f"method 'linear': {'+'.join(map(str, self.layer_symbols))} symbols (k/n = {sum(self.layer_symbols) / n:.4g}) "
+                f"carry {2 * sum(self.layer_symbols)} KLT coefficients, but a {self.dataset} image has {n}: "
+                "the total bandwidth ratio must be at most 1/2"
+            )
+        self.klt = klt if klt is not None else get_klt(self.dataset, data_root)
+        self.softcast = SoftCast(self.klt.mean, self.klt.basis, self.klt.eigvals, self.layer_symbols)
+        self.classifier = classifier
+        self.classifier_name = classifier_name
+
+    def ratios(self) -> list[float]:
+        """Cumulative bandwidth ratio of each layer, ``sum_{j<=l} k_j / n``."""
+        n = math.prod(self.shape)
+        total, out = 0, []
+        for k in self.layer_symbols:
+            total += k
+            out.append(total / n)
+        return out
+
+    @property
+    def ratio(self) -> float:
+        """Bandwidth ratio of all layers."""
+        return self.ratios()[-1]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "layer_symbols": list(self.layer_symbols),
+            "ratio": self.ratio,
+            "klt": {"images": self.klt.source.get("images"), "md5": self.klt.source.get("md5")},
+            "classifier": self.classifier_name,
+        }
+
+    def transmit(
+        self,
+        images: torch.Tensor,
+        channel: channels.Channel,
+        snr_db: float | torch.Tensor,
+        csi: str,
+        generator: torch.Generator | None = None,
+    ) -> list[LayerResult]:
+        """Send ``images`` ``[B, C, H, W]`` in [0, 1]; ``L`` layers, each with its reconstruction
+        ``[B, C, H, W]`` (clamped to [0, 1]), logits (or None) and cumulative ratio."""
+        batch, num_layers = images.shape[0], len(self.layer_symbols)
+        if self.softcast.mean.device != images.device:
+            self.softcast.to(images.device)
+        with torch.inference_mode():
+            c_hat = linear_coefficients(self.softcast, images.float(), channel, snr_db, csi, generator)  # [B, m]
+            masked = c_hat[None] * self.softcast.layer_masks()[:, None]  # [L, B, m]
+            recon = self.softcast.synthesise(masked.flatten(0, 1), self.shape).clamp(0.0, 1.0)  # [L B, C, H, W]
+            logits = None if self.classifier is None else self.classifier(recon).unflatten(0, (num_layers, batch))
+        recon = recon.unflatten(0, (num_layers, batch))
+        return [
+            LayerResult(recon=recon[l], logits=None if logits is None else logits[l], ratio=q)
+            for l, q in enumerate(self.ratios())
+        ]

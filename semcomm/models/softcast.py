@@ -1,0 +1,163 @@
+"""The multi-resolution linear analog scheme (KLT + SoftCast power allocation + LMMSE).
+
+Transmitter, per image ``x`` (``n = C H W`` values in [0, 1]):
+
+1. KLT: ``c = U^T (x - mu)``, the ``m = 2 K`` leading principal-component coefficients
+   (``U`` ``[n, m]``, eigenvalues ``lambda`` ``[m]`` of the training split's covariance,
+   descending). Layer ``l`` carries the next ``2 k_l`` coefficients as ``k_l`` complex symbols
+   (coefficient ``2j`` on I, ``2j + 1`` on Q of symbol ``j``).
+2. Power allocation (SoftCast): coefficient ``i`` of layer ``l`` is sent with amplitude
+   ``g_i = alpha_l lambda_i^(-1/4)``, ``alpha_l`` such that ``sum_{i in l} g_i^2 lambda_i = k_l``:
+   on average over the training images every layer has unit energy per symbol.
+3. Per-example power: every layer of every image is then scaled by ``a_l(x)`` to exactly
+   ``E|s|^2 = 1`` (:func:`channels.normalize_power`), the project's convention for every
+   transmitter. The receiver is told ``a_l`` (one real per layer and image) as side
+   information; see the README for what it costs.
+
+Receiver: the equalised symbols ``x_hat = s + e`` with per-symbol error variance ``sigma^2``
+(:func:`channels.receive`, ZF) give, per real coefficient, ``r_i = a g_i c_i + e_i`` with
+``Var e_i = sigma^2 / 2``, and the LMMSE estimate
+
+    c_hat_i = a g_i lambda_i / (a^2 g_i^2 lambda_i + sigma^2 / 2) * r_i,
+
+    MSE_i   = lambda_i (sigma^2 / 2) / (a^2 g_i^2 lambda_i + sigma^2 / 2).
+
+Without CSI on a fading channel the receiver sees ``y = h s + n`` with unknown ``h``; with the
+channel's mean gain ``mu_h = E h`` (1 on AWGN, 0 on Rayleigh, the LOS part on Rician) it
+rotates ``y`` by the phase of ``mu_h`` and applies the per-coefficient LMMSE of the
+unequalised signal (:meth:`SoftCast.estimate_none`); on Rayleigh that is the mean image.
+
+The receiver of layers ``1..l`` reconstructs ``mu + U_{:, <= l} c_hat`` (the coefficients it
+lacks are estimated by their mean, 0): each coefficient is estimated from its own symbol only,
+so output ``l`` depends on layers ``1..l`` alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+import channels
+
+__all__ = ["SoftCast", "softcast_amplitudes"]
+
+
+def softcast_amplitudes(eigvals: torch.Tensor, layer_symbols: tuple[int, ...]) -> torch.Tensor:
+    """SoftCast amplitudes ``g`` ``[m]`` (``m = 2 sum k_l``): ``g_i ∝ lambda_i^(-1/4)`` within each
+    layer, scaled so that each layer has unit average energy per complex symbol over a source
+    with per-coefficient variances ``eigvals`` ``[m]``."""
+    lam = eigvals.double().clamp_min(1e-12)
+    out = []
+    for part, k in zip(lam.split([2 * k for k in layer_symbols]), layer_symbols):
+        shape = part.pow(-0.25)
+        out.append(shape * torch.sqrt(k / (shape.square() * part).sum()))
+    return torch.cat(out).to(eigvals.dtype)
+
+
+class SoftCast(nn.Module):
+    """KLT + SoftCast transmitter and per-coefficient LMMSE receiver, ``L`` layers.
+
+    Args:
+        mean: training mean image, flattened ``[n]``.
+        basis: leading KLT basis vectors ``[n, m]`` as columns, ``m >= 2 sum(layer_symbols)``.
+        eigvals: their eigenvalues ``[m]`` (variances of the coefficients), descending.
+        layer_symbols: complex symbols ``k_l`` of each layer.
+    """
+
+    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, eigvals: torch.Tensor, layer_symbols: tuple[int, ...]) -> None:
+        super().__init__()
+        m = 2 * sum(layer_symbols)
+        if basis.shape[1] < m or eigvals.shape[0] < m:
+            raise ValueError(f"the KLT holds {basis.shape[1]} components; {len(layer_symbols)} layers of "
+                             f"{'+'.join(map(str, layer_symbols))} symbols need {m}")
+        self.layer_symbols = tuple(int(k) for k in layer_symbols)
+        self.register_buffer("mean", mean.float().reshape(-1).clone())
+        self.register_buffer("basis", basis[:, :m].float().contiguous().clone())
+        self.register_buffer("eigvals", eigvals[:m].float().clone())
+        self.register_buffer("amplitudes", softcast_amplitudes(self.eigvals, self.layer_symbols))
+        layer_of = torch.repeat_interleave(torch.arange(len(layer_symbols)), torch.tensor([2 * k for k in layer_symbols]))
+        self.register_buffer("layer_of_coefficient", layer_of, persistent=False)
+
+    @property
+    def num_coefficients(self) -> int:
+        """``m = 2 sum k_l``."""
+        return self.basis.shape[1]
+
+    def analyse(self, images: torch.Tensor) -> torch.Tensor:
+        """KLT coefficients ``[B, m]`` of images ``[B, C, H, W]``."""
+        return (images.flatten(1) - self.mean) @ self.basis
+
+    def synthesise(self, coefficients: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Images ``[B, *shape]`` from coefficients ``[..., m]`` (the mean plus the basis combination)."""
+        return (coefficients @ self.basis.T + self.mean).reshape(-1, *shape)
+
+    def modulate(self, coefficients: torch.Tensor, gains: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coefficients ``[B, m]`` -> (symbols ``[B, K]`` complex with ``E|s|^2 = 1`` per example
+        and layer, per-example layer scales ``a`` ``[B, L]``). ``gains`` ``[m]`` replaces the
+        SoftCast amplitudes (a learned allocation)."""
+        z = coefficients * (self.amplitudes if gains is None else gains)
+        s = torch.complex(z[:, 0::2], z[:, 1::2])
+        layers = s.split(list(self.layer_symbols), dim=-1)
+        scales = torch.cat([torch.rsqrt(channels.average_power(x, dim=-1) + 1e-12) for x in layers], dim=-1)
+        return torch.cat([x * a[:, None] for x, a in zip(layers, scales.unbind(-1))], dim=-1), scales
+
+    def transmit(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``[B, C, H, W]`` -> (symbols ``[B, K]``, layer scales ``[B, L]``)."""
+        return self.modulate(self.analyse(images))
+
+    def _per_coefficient(self, per_symbol: torch.Tensor, batch: int) -> torch.Tensor:
+        """A ``[B, K]``-broadcastable real tensor -> ``[B, m]`` (each symbol's value on its I and Q)."""
+        k = sum(self.layer_symbols)
+        return torch.broadcast_to(per_symbol, (batch, k)).repeat_interleave(2, dim=-1)
+
+    def estimate(self, x_hat: torch.Tensor, noise_var: torch.Tensor, scales: torch.Tensor,
+                 gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-coefficient LMMSE ``c_hat`` ``[B, m]`` from equalised symbols ``x_hat`` ``[B, K]``
+        with error variance ``noise_var`` (broadcastable to ``[B, K]``) and the layer scales
+        ``[B, L]``."""
+        batch = x_hat.shape[0]
+        r = torch.view_as_real(x_hat).flatten(-2)  # [B, m]
+        gain = (self.amplitudes if gains is None else gains) * scales[:, self.layer_of_coefficient]  # [B, m]
+        half_var = self._per_coefficient(noise_var.real if noise_var.is_complex() else noise_var, batch) / 2
+        return gain * self.eigvals / (gain.square() * self.eigvals + half_var) * r
+
+    def estimate_none(self, y: torch.Tensor, noise_var: torch.Tensor, scales: torch.Tensor, mean_gain: complex,
+                      gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-coefficient LMMSE ``[B, m]`` from the unequalised ``y = h s + n`` ``[B, K]`` of a
+        channel with ``E h = mean_gain``, ``E|h|^2 = 1`` and circular scattering, ``N0`` =
+        ``noise_var``: after rotating ``y`` by the phase of ``E h``, the I (Q) coefficient of a
+        symbol correlates with ``Re`` (``Im``) only, through ``|E h|``."""
+        batch = y.shape[0]
+        mu = abs(mean_gain)
+        rotated = y * complex(math.cos(-math.atan2(mean_gain.imag, mean_gain.real)),
+                              math.sin(-math.atan2(mean_gain.imag, mean_gain.real))) if mu > 0 else y
+        r = torch.view_as_real(rotated).flatten(-2)  # [B, m]
+        gain = (self.amplitudes if gains is None else gains) * scales[:, self.layer_of_coefficient]
+        energy = gain.square() * self.eigvals  # [B, m]: a^2 g^2 lambda of each real coefficient
+        partner = energy.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # the other coefficient of the symbol
+        scatter = (1.0 - mu * mu) / 2
+        denom = (mu * mu + scatter) * energy + scatter * partner + self._per_coefficient(noise_var, batch) / 2
+        return mu * gain * self.eigvals / denom * r
+
+    def receive(self, out: channels.ChannelOutput, csi: str, scales: torch.Tensor, mean_gain: complex,
+                gains: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the receiver makes of a channel output ``out`` (``y`` ``[B, K]``) in CSI mode
+        ``csi``: the LMMSE coefficients ``[B, m]`` (:meth:`estimate` after ZF equalisation, or
+        :meth:`estimate_none` with the channel's ``mean_gain`` when ``csi == "none"``) and the
+        per-symbol noise variance it sees (broadcastable to ``[B, K]``)."""
+        rx = channels.receive(out, csi)
+        if csi == "none":
+            return self.estimate_none(out.y, out.noise_var, scales, mean_gain, gains), rx.noise_var
+        return self.estimate(rx.x_hat, rx.noise_var, scales, gains), rx.noise_var
+
+    def layer_masks(self) -> torch.Tensor:
+        """``[L, m]`` 0/1: row ``l`` keeps the coefficients of layers ``1..l``."""
+        return (self.layer_of_coefficient[None, :] <= torch.arange(len(self.layer_symbols), device=self.eigvals.device)[:, None]).float()
+
+    def mse_per_coefficient(self, noise_var: float, gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Closed-form LMMSE error ``[m]`` per coefficient with unit layer scales and per-symbol
+        error variance ``noise_var``: ``lambda (sigma^2/2) / (g^2 lambda + sigma^2/2)``."""
+        g2 = (self.amplitudes if gains is None else gains).square()
+        return self.eigvals * (noise_var / 2) / (g2 * self.eigvals + noise_var / 2)
