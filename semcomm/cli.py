@@ -443,6 +443,7 @@ def train(
     delay_spread: DelaySpreadOption = None,
     doppler: DopplerOption = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
+    force: Annotated[bool, typer.Option(help="overwrite a run already in --out")] = False,
     download: Annotated[bool, typer.Option(help="fetch missing dataset files (official URLs, md5-checked)")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
 ) -> None:
@@ -477,7 +478,8 @@ def train(
                 tasks.append(bar.add_task(desc, total=total))
             bar.update(tasks[0], description=desc, completed=done)
 
-        history = train_model(cfg, out, resume=resume, progress=show, download=download, device=_device(device))
+        history = train_model(cfg, out, resume=resume, progress=show, download=download, device=_device(device),
+                              force=force)
     console.print(_epoch_table(history))
     console.print(f"checkpoint: {out / 'model.safetensors'}")
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 import channels
 from semcomm.data import EMBEDDED, ENV_VAR, load_images
-from semcomm.models.checkpoint import BEST_FILE, STATE_FILE, load_checkpoint, save_checkpoint
+from semcomm.models.checkpoint import BEST_FILE, MODEL_FILE, STATE_FILE, load_checkpoint, save_checkpoint
 from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, symbols_for_ratio
 from semcomm.models.registry import ARCHITECTURES, build_model
 from semcomm.registry import check_choice
@@ -185,6 +185,7 @@ def train(
     run_dir: str | Path,
     resume: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    force: bool = False,
     download: bool = False,
     device: str | torch.device = "cpu",
 ) -> list[dict[str, Any]]:
@@ -194,6 +195,7 @@ def train(
         cfg: the run.
         run_dir: output folder (``model.safetensors``, ``config.json``, ``train_state.pt``).
         resume: continue the run found in ``run_dir`` (its config must equal ``cfg``).
+        force: start afresh in a ``run_dir`` that already holds a run, overwriting it.
         progress: called as ``progress(description, done_steps, total_steps)``.
         download: fetch missing dataset files first (official URLs, md5-checked).
         device: where the model, the data and every random draw live (``"cpu"``, ``"cuda"``).
@@ -205,6 +207,9 @@ def train(
     """
     validate(cfg)
     run_dir = Path(run_dir)
+    if not resume and not force and any((run_dir / f).exists() for f in (MODEL_FILE, STATE_FILE)):
+        raise ValueError(f"{str(run_dir)!r} already holds a run: --resume continues it, --force overwrites it, "
+                         "or choose another --out")
     # The embedded sample holds test images only; training on it is for smoke tests.
     data = load_images(cfg.dataset, cfg.data_root, "test" if cfg.data_root == EMBEDDED else "train", download)
     device = torch.device(device)

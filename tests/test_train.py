@@ -76,6 +76,17 @@ def test_klt_refine_resumes_exactly_and_keeps_the_best_epoch(tmp_path: Path) -> 
     assert not torch.equal(wa["refiner.out.weight"], torch.zeros_like(wa["refiner.out.weight"]))
 
 
+def test_train_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
+    cfg = TrainConfig(**{**SMOKE, "epochs": 1, "limit": 64})
+    train(cfg, tmp_path)
+    before = weights(tmp_path)
+    with pytest.raises(ValueError, match="already holds a run: --resume continues it, --force overwrites it"):
+        train(TrainConfig(**{**SMOKE, "epochs": 1, "limit": 64, "seed": 9}), tmp_path)
+    assert all(torch.equal(before[k], v) for k, v in weights(tmp_path).items())
+    train(TrainConfig(**{**SMOKE, "epochs": 1, "limit": 64, "seed": 9}), tmp_path, force=True)
+    assert not torch.equal(before["encoder.heads.0.weight"], weights(tmp_path)["encoder.heads.0.weight"])
+
+
 def test_validation_split_must_leave_training_images(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--val 192 holds out every one of the 192 training images"):
         train(TrainConfig(**SMOKE, val=192), tmp_path)

@@ -33,7 +33,11 @@ import channels
 from semcomm.models.multires_jscc import JSCCConfig, JSCCOutput, ResBlock, _clamp_unit
 from semcomm.models.softcast import SoftCast
 
-__all__ = ["KLTRefineJSCC", "UNet"]
+__all__ = ["CLASSIFIER_SNR_DB", "KLTRefineJSCC", "UNet"]
+
+#: The SNR whose noise level :meth:`KLTRefineJSCC.classify_noiseless` tells the refiner: the top
+#: of the shipped models' training range (-5...20 dB).
+CLASSIFIER_SNR_DB = 20.0
 
 
 class UNet(nn.Module):
@@ -163,9 +167,13 @@ class KLTRefineJSCC(nn.Module):
         return [imgs[decode_layers == l] for l in range(L)], [logits[decode_layers == l] for l in range(L)]
 
     def classify_noiseless(self, images: torch.Tensor) -> torch.Tensor:
-        """Top layer's logits ``[B, classes]`` when every symbol arrives without noise."""
+        """Top layer's logits ``[B, classes]`` when every symbol arrives without noise.
+
+        The LMMSE sees the sent symbols; the refiner is conditioned as at
+        :data:`CLASSIFIER_SNR_DB` (its noise-level input at zero noise would lie far outside the
+        range it was trained on, where its features, and so the classifier, are meaningless)."""
         symbols, scales = self.encode(images)
-        tiny = torch.full((), 1e-10, device=images.device)
-        c_hat = self.softcast.estimate(symbols, tiny, scales, self.gains())
+        noise_var = torch.full((), 10.0 ** (-CLASSIFIER_SNR_DB / 10.0), device=images.device)
+        c_hat = self.softcast.estimate(symbols, torch.full((), 1e-10, device=images.device), scales, self.gains())
         top = torch.full((images.shape[0],), self.config.num_layers - 1, device=images.device)
-        return self.receive(c_hat, tiny, top)[1][-1]
+        return self.receive(c_hat, noise_var, top)[1][-1]
