@@ -278,3 +278,29 @@ def test_cli_sweep_resumes_and_plot_writes_png(tmp_path: Path) -> None:
     assert plot.returncode == 0, stderr
     with Image.open(tmp_path / "fig.png") as im:
         assert im.format == "PNG" and im.size[0] > 800
+
+
+def test_resumed_sweep_refuses_a_replaced_model_and_names_the_difference(tmp_path: Path) -> None:
+    """Issue 11 #1: a run directory replaced by another model of the same ratio must not resume
+    into the old model's results file (it used to keep the old 0 dB point and add the new 10 dB)."""
+    from semcomm.methods import resolve_method
+    from semcomm.models import JSCCConfig, MultiResJSCC
+    from semcomm.models.checkpoint import save_checkpoint
+    from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
+    from semcomm.data import load_images
+
+    config = JSCCConfig("mnist", (8, 8), width=8)
+    run = tmp_path / "run"
+    images = load_images("mnist", "embedded", "test")
+    images = type(images)(images.name, images.images[:32], images.labels[:32], images.class_names)
+    out = tmp_path / "r.json"
+    for seed, snrs in ((0, [0.0]), (1, [0.0, 10.0])):
+        torch.manual_seed(seed)
+        save_checkpoint(run, MultiResJSCC(config), {"model": config.to_dict()})
+        method = resolve_method(str(run))
+        config_dict = {"methods": [method.describe()]}
+        if seed == 0:
+            run_sweep(method, images, ["awgn"], ["perfect"], snrs, ResultsFile(out, config_dict, 0, KEY_FIELDS))
+            continue
+        with pytest.raises(ValueError, match=r"config\.methods\[0\]\.sha256: \"[0-9a-f]{36}\.\.\. -> \""):
+            ResultsFile(out, config_dict, 0, KEY_FIELDS)

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
+from torch import nn
 
 import channels
 from semcomm.methods.base import LayerResult, Method
-from semcomm.models.checkpoint import load_checkpoint
-from semcomm.models.multires_jscc import MultiResJSCC
+from semcomm.models.checkpoint import load_checkpoint, resolve_checkpoint
 
 __all__ = ["JSCCMethod", "load_method"]
 
 
 class JSCCMethod(Method):
-    """Wraps a trained :class:`MultiResJSCC`; one :class:`LayerResult` per layer.
+    """Wraps a trained JSCC model (any architecture); one :class:`LayerResult` per layer.
 
     Args:
         model: the model (put in eval mode).
         name: label in results files (default ``"jscc"``).
         source: where the model came from (pretrained name, run directory or file).
+        sha256: hex digest of the checkpoint file: what identifies the model in results files,
+            so a resumed sweep never mixes two models saved under one name or path.
     """
 
-    def __init__(self, model: MultiResJSCC, name: str = "jscc", source: str | None = None) -> None:
+    def __init__(self, model: nn.Module, name: str = "jscc", source: str | None = None, sha256: str | None = None) -> None:
         self.model = model.eval()
         self.name = name
         self.source = source
+        self.sha256 = sha256
         self.dataset = model.config.dataset
 
     @property
@@ -35,7 +39,7 @@ class JSCCMethod(Method):
         return self.model.config.cumulative_ratios()[-1]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "ratio": self.ratio}
+        return {"name": self.name, "source": self.source, "sha256": self.sha256, "ratio": self.ratio}
 
     def transmit(
         self,
@@ -67,7 +71,8 @@ def load_method(source: str) -> JSCCMethod:
         model, _ = load_checkpoint(source)
     except ValueError as err:
         raise ValueError(f"{err}; or a method name ({', '.join(_method_names())})") from None
-    return JSCCMethod(model, source=source)
+    digest = hashlib.sha256(resolve_checkpoint(source).read_bytes()).hexdigest()
+    return JSCCMethod(model, source=source, sha256=digest)
 
 
 def _method_names() -> list[str]:

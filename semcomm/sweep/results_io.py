@@ -20,6 +20,7 @@ from semcomm.atomic import replace_atomic, write_json_atomic
 
 __all__ = [
     "ResultsFile",
+    "first_difference",
     "git_revision",
     "package_versions",
     "provenance",
@@ -82,6 +83,27 @@ def read_json(path: str | Path) -> Any:
         raise ValueError(f"results file {str(path)!r} is not valid JSON ({err.msg} at line {err.lineno})") from None
 
 
+def first_difference(old: Any, new: Any, path: str = "") -> str | None:
+    """The first place where two JSON values differ, as ``"path: old -> new"`` (values cut to
+    40 characters), or None if they are equal."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            found = first_difference(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new)):
+            found = first_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if old == new:
+        return None
+    cut = lambda v: (lambda t: t if len(t) <= 40 else t[:37] + "...")(json.dumps(v))  # noqa: E731
+    return f"{path}: {cut(old)} -> {cut(new)}"
+
+
 class ResultsFile:
     """A resumable results file: provenance header + a list of records, rewritten atomically
     after every record.
@@ -106,10 +128,11 @@ class ResultsFile:
             old = read_json(self.path)
             if not isinstance(old, dict) or "records" not in old:
                 raise ValueError(f"{str(self.path)!r} is not a semcomm results file; choose another --out")
-            same = json.loads(json.dumps(config)) == old.get("config") and seed == old.get("seed")
-            if not same:
+            new = {"config": json.loads(json.dumps(config)), "seed": seed}
+            differs = first_difference({"config": old.get("config"), "seed": old.get("seed")}, new)
+            if differs is not None:
                 raise ValueError(
-                    f"{str(self.path)!r} holds results of a different configuration or seed; "
+                    f"{str(self.path)!r} holds results of a different configuration or seed ({differs}); "
                     "choose another --out or delete it"
                 )
             self.records = list(old["records"])
