@@ -76,8 +76,14 @@ class KLT:
         return cls(meta["dataset"], t["mean"], t["basis"], t["eigvals"], meta["source"])
 
 
-def fit_klt(dataset: str, images: np.ndarray) -> KLT:
-    """KLT of ``images`` uint8 ``[N, C, H, W]`` (covariance accumulated in float64 by chunks)."""
+def pixels_md5(images: np.ndarray) -> str:
+    """md5 of a uint8 image array's pixels: what a KLT records it was fitted on."""
+    return hashlib.md5(np.ascontiguousarray(images).tobytes()).hexdigest()
+
+
+def fit_klt(dataset: str, images: np.ndarray, md5: str | None = None) -> KLT:
+    """KLT of ``images`` uint8 ``[N, C, H, W]`` (covariance accumulated in float64 by chunks);
+    ``md5`` of their pixels if the caller already has it."""
     if len(images) < 2:
         raise ValueError(f"a KLT needs at least 2 training images, got {len(images)}")
     flat = images.reshape(len(images), -1)
@@ -96,7 +102,7 @@ def fit_klt(dataset: str, images: np.ndarray) -> KLT:
     # refit gives the same basis.
     peak = vectors.gather(0, vectors.abs().argmax(dim=0, keepdim=True))  # [1, n]
     vectors = vectors * torch.where(peak < 0, -1.0, 1.0).to(vectors.dtype)
-    source = {"images": int(len(flat)), "md5": hashlib.md5(np.ascontiguousarray(flat).tobytes()).hexdigest()}
+    source = {"images": int(len(flat)), "md5": md5 or pixels_md5(images)}
     return KLT(dataset, mean.float(), vectors[:, order].float().contiguous(), eigvals[order].clamp_min(0).float(), source)
 
 
@@ -124,13 +130,13 @@ def get_klt(dataset: str, data_root: str | os.PathLike[str] | None = None) -> KL
             "ships a fitted KLT"
         )
     data = load_images(dataset, root, "train")
-    digest = hashlib.md5(np.ascontiguousarray(data.images).tobytes()).hexdigest()
+    digest = pixels_md5(data.images)
     cached = cache_dir() / f"klt-{dataset}.safetensors"
     if cached.is_file():
         klt = KLT.load(cached)
         if klt.source.get("md5") == digest:
             return klt
-    klt = fit_klt(dataset, data.images)
+    klt = fit_klt(dataset, data.images, digest)
     cached.parent.mkdir(parents=True, exist_ok=True)
     klt.save(cached)
     return klt

@@ -118,7 +118,7 @@ class KLTRefineJSCC(nn.Module):
     def _conditions(self, noise_var: torch.Tensor, batch: int) -> torch.Tensor:
         """``[L, B, 2 L]``: row block ``l`` holds, for layers ``j <= l``, (1, -log10(mean noise var)/2)."""
         k = sum(self.config.layer_symbols)
-        nv = torch.broadcast_to(noise_var.real if noise_var.is_complex() else noise_var, (batch, k))
+        nv = torch.broadcast_to(noise_var, (batch, k))
         level = torch.stack([-torch.log10(part.mean(-1) + 1e-6) / 2 for part in nv.split(list(self.config.layer_symbols), -1)], -1)
         per_layer = torch.stack([torch.ones_like(level), level], -1)  # [B, L, 2]
         L = self.config.num_layers

@@ -120,7 +120,7 @@ class SoftCast(nn.Module):
         batch = x_hat.shape[0]
         r = torch.view_as_real(x_hat).flatten(-2)  # [B, m]
         gain = (self.amplitudes if gains is None else gains) * scales[:, self.layer_of_coefficient]  # [B, m]
-        half_var = self._per_coefficient(noise_var.real if noise_var.is_complex() else noise_var, batch) / 2
+        half_var = self._per_coefficient(noise_var, batch) / 2
         return gain * self.eigvals / (gain.square() * self.eigvals + half_var) * r
 
     def estimate_none(self, y: torch.Tensor, noise_var: torch.Tensor, scales: torch.Tensor, mean_gain: complex,
