@@ -27,7 +27,7 @@ from semcomm.digital import (
     hard_decisions,
 )
 from semcomm.stats import RunningMean, binomial_ci95
-from semcomm.seeding import point_generator
+from semcomm.seeding import check_seed, point_generator
 
 __all__ = ["BerConfig", "BerPoint", "simulate_ber_point", "theoretical_ber"]
 
@@ -62,9 +62,14 @@ class BerConfig:
 
     def __post_init__(self) -> None:
         """Validate every field now, with one-line errors, before any simulation runs."""
+        check_seed(self.seed)
         get_constellation(self.modulation)
         channels.check_csi(self.csi, channels.get(self.channel, **self.channel_kwargs))
         check_demapping_method(self.demapper)
+        needed = math.ceil(self.bits / get_constellation(self.modulation).bits_per_symbol)
+        if self.frame_len > needed:
+            raise ValueError(f"bad --frame-len {self.frame_len}: a frame longer than the {self.bits:,} bits asked for "
+                             f"({needed:,} {self.modulation} symbols) is never filled; use at most {needed:,}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -32,11 +33,12 @@ from rich.table import Table
 import channels
 from semcomm.ber import BerConfig, BerPoint, simulate_ber_point
 from semcomm.data import EMBEDDED, ENV_VAR, DatasetError, ImageDataset, images_root, load_images
+from semcomm.atomic import check_writable
 from semcomm.codecs import codec_names
 from semcomm.links import link_names
 from semcomm.methods import Method, SSCCSpec, resolve_method, sweep_methods
 from semcomm.models.klt import shipped_klt_path
-from semcomm.plot import plot_ber, plot_sweep, ratio_label
+from semcomm.plot import merge_sweeps, plot_ber, plot_sweep, ratio_label
 from semcomm.sweep import (
     KEY_FIELDS,
     ResultsFile,
@@ -51,6 +53,7 @@ from semcomm.sweep import (
     sweep_points,
 )
 from semcomm.sweep.results_io import read_json
+from semcomm.seeding import check_seed
 from semcomm.train import TrainConfig, validate
 from semcomm.train import train as train_model
 
@@ -194,6 +197,7 @@ def ber(
     plot: Annotated[Optional[Path], typer.Option(help="save a BER-vs-SNR figure here")] = None,
 ) -> None:
     """Simulate uncoded BER over a channel and compare it with theory."""
+    _check_outputs(("--out", out), ("--plot", plot))
     config = BerConfig(
         modulation=modulation,
         channel=channel,
@@ -231,6 +235,13 @@ def ber(
         console.print(f"results: {out}")
 
 
+def _check_outputs(*outputs: tuple[str, Path | None]) -> None:
+    """Check each (flag, file) output that is given, before any work (:func:`check_writable`)."""
+    for flag, path in outputs:
+        if path is not None:
+            check_writable(path, flag)
+
+
 def _names(text: str) -> list[str]:
     """A comma list of names, stripped, duplicates removed (``"awgn, rician"``)."""
     return list(dict.fromkeys(t.strip() for t in text.split(",")))
@@ -258,6 +269,11 @@ def _first_images(images: ImageDataset, n: int | None) -> ImageDataset:
     return dataclasses.replace(images, images=images.images[:n], labels=images.labels[:n])
 
 
+def _with_ci(value: float, ci95: float | None) -> str:
+    """``"27.10 ± 0.12"``; the value alone when the interval is undefined (one image: NaN, or null in a file)."""
+    return f"{value:.2f}" if ci95 is None or math.isnan(ci95) else f"{value:.2f} ± {ci95:.2f}"
+
+
 def _sweep_table(records: list[dict[str, Any]]) -> Table:
     datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
     table = Table(title=f"Sweep on {datasets}")
@@ -269,7 +285,7 @@ def _sweep_table(records: list[dict[str, Any]]) -> Table:
         table.add_row(
             r["method"], r["channel"], r["csi"], f"{r['snr_db']:g}", "-" if r["layer"] is None else str(r["layer"]),
             ratio_label(r["ratio"]),
-            f"{r['psnr']:.2f} ± {r['psnr_ci95']:.2f}", f"{r['ssim']:.4f}", accuracy,
+            _with_ci(r["psnr"], r["psnr_ci95"]), f"{r['ssim']:.4f}", accuracy,
         )
     return table
 
@@ -297,6 +313,11 @@ def sweep(
         Optional[str],
         typer.Option(help="JSCC model whose top-layer head scores SSCC and linear images (default: the first JSCC source, else <dataset>-l3)"),
     ] = None,
+    name: Annotated[
+        Optional[str],
+        typer.Option(help="labels of the JSCC models, comma list in their order (default: the pretrained or run "
+                          "directory name)"),
+    ] = None,
     channel: Annotated[str, typer.Option(help=CHANNEL_HELP)] = "awgn",
     csi: Annotated[str, typer.Option(help=CSI_HELP)] = "perfect",
     snr: Annotated[str, typer.Option(help="Es/N0 in dB: start:stop:step (stop included) or a comma list")] = "-5:25:2.5",
@@ -318,6 +339,8 @@ def sweep(
 ) -> None:
     """Evaluate methods (every layer of a JSCC model or of linear, SSCC baselines) over a grid of channels,
     CSI modes and SNRs: PSNR, SSIM and accuracy, into one resumable results file."""
+    _check_outputs(("--out", out), ("--plot", plot))
+    check_seed(seed)
     snrs = parse_snr_list(snr)
     channel_names, csi_modes = _names(channel), _names(csi)
     sweep_points(channel_names, csi_modes, snrs)  # validates the grid before any work
@@ -327,7 +350,7 @@ def sweep(
     ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
     sscc = SSCCSpec(_names(codec), _names(link), None if ratios is None else sum(ratios), classifier)
     methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset, layer_ratios=ratios,
-                            data_root=data_root)
+                            data_root=data_root, names=None if name is None else [t.strip() for t in name.split(",")])
     check_methods(methods, {name: channels.get(name, **channel_kwargs[name]) for name in channel_names}, csi_modes)
     images = _first_images(load_images(methods[0].dataset, data_root, "test"), n)
     root = images_root(data_root)
@@ -381,14 +404,18 @@ def plot_results(
     results: Annotated[list[Path], typer.Argument(help="results files of semcomm sweep (several are drawn together)")],
     out: Annotated[Path, typer.Option(help="figure file (png, pdf, svg)")] = Path("fig.png"),
 ) -> None:
-    """PSNR-vs-SNR and accuracy-vs-SNR panels from sweep results files."""
-    records: list[dict[str, Any]] = []
+    """PSNR-vs-SNR and accuracy-vs-SNR panels from sweep results files (a method that differs
+    between files, e.g. two checkpoints of one name, is drawn apart, labelled with its file)."""
+    _check_outputs(("--out", out))
+    files = []
     for path in results:
         data = read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("records"), list):
             raise ValueError(f"{str(path)!r} is not a semcomm results file")
-        records.extend(data["records"])
-    plot_sweep({"records": records}, out)
+        files.append(data)
+    stems = [p.stem for p in results]
+    labels = stems if len(set(stems)) == len(stems) else [str(p) for p in results]
+    plot_sweep(merge_sweeps(list(zip(labels, files))), out)
     console.print(f"figure: {out}")
 
 
@@ -401,6 +428,18 @@ def _device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name!r}: this torch has no usable CUDA device; use cpu")
     return device
+
+
+#: The bandwidth ratio per layer that ``train`` uses without ``--ratio``: the shipped models'.
+DEFAULT_RATIOS = {"mnist": "3/98", "cifar10": "1/18"}
+
+
+def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int) -> dict[str, Any]:
+    """The loss weighting's options from the flags given: ``fixed`` takes ``--semantic-weight``
+    (default 0.05); another weighting that is given it is refused when the config is validated."""
+    if semantic_weight is None:
+        return {"semantic": 0.05} if weighting == "fixed" else {}
+    return {"semantic": parse_weights(semantic_weight, layers)}
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> Table:
@@ -420,7 +459,7 @@ def train(
     out: Annotated[Path, typer.Option(help="run directory (checkpoint written every epoch)")] = Path("runs/jscc"),
     data_root: Annotated[Optional[str], typer.Option(help="data root with the training set (default $SEMCOMM_DATA); 'embedded' for smoke tests")] = None,
     layers: Annotated[int, typer.Option(help="number of layers L")] = 3,
-    ratio: Annotated[str, typer.Option(help="bandwidth ratio k_l/n per layer, e.g. 1/18,1/18,1/18 (one value: every layer)")] = "1/32",
+    ratio: Annotated[Optional[str], typer.Option(help="bandwidth ratio k_l/n per layer, e.g. 1/18,1/18,1/18 (one value: every layer; default: the shipped models', 3/98 = 24 uses for mnist, 1/18 for cifar10)")] = None,
     channel: Annotated[str, typer.Option(help="training channel, one of: " + ", ".join(channels.names()))] = "awgn",
     csi: Annotated[str, typer.Option(help="receiver CSI: perfect, none, ls or lmmse (TDL/OFDM channels)")] = "perfect",
     snr_train: Annotated[str, typer.Option(help="training SNR in dB: lo:hi (per-example uniform) or one value")] = "0:20",
@@ -433,8 +472,10 @@ def train(
     distortion: Annotated[str, typer.Option(help="reconstruction loss: log-mse (mean per-image log MSE, i.e. the PSNR: every SNR weighs alike) or mse")] = "log-mse",
     val: Annotated[str, typer.Option(help="training images held out for validation after each epoch; the best epoch is kept as best.safetensors (0: none)")] = "5000",
     semantic_weight: Annotated[
-        str, typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer")
-    ] = "0.05",
+        Optional[str],
+        typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer "
+                          "(default 0.05)"),
+    ] = None,
     weighting: Annotated[str, typer.Option(help="loss weighting: fixed or equal")] = "fixed",
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
@@ -443,14 +484,16 @@ def train(
     delay_spread: DelaySpreadOption = None,
     doppler: DopplerOption = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
+    extend: Annotated[bool, typer.Option(help="with --resume: train the run to a larger --epochs than planned (the cosine schedule then spans the new total)")] = False,
     force: Annotated[bool, typer.Option(help="overwrite a run already in --out")] = False,
     download: Annotated[bool, typer.Option(help="fetch missing dataset files (official URLs, md5-checked)")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
 ) -> None:
     """Train a multi-resolution JSCC model; writes model.safetensors + config.json every epoch."""
+    check_writable(out, "--out", directory=True)
     cfg = TrainConfig(
         dataset=dataset,
-        ratios=parse_ratios(ratio, layers),
+        ratios=parse_ratios(ratio or DEFAULT_RATIOS.get(dataset, "1/18"), layers),
         data_root=data_root,
         channel=channel,
         channel_kwargs=_channel_kwargs(channel, _channel_options(k_factor, block_len, delay_spread, doppler)),
@@ -465,11 +508,19 @@ def train(
         distortion=distortion,
         val=parse_count(val, "--val", minimum=0),
         weighting=weighting,
-        weighting_kwargs={"semantic": parse_weights(semantic_weight, layers)} if weighting == "fixed" else {},
+        weighting_kwargs=_weighting_kwargs(weighting, semantic_weight, layers),
         limit=None if limit is None else parse_count(limit, "--limit"),
         seed=seed,
     )
     validate(cfg)
+    if extend and not resume:
+        raise ValueError("--extend continues a run: give it with --resume")
+    requested = parse_ratios(ratio or DEFAULT_RATIOS.get(dataset, "1/18"), layers)
+    for layer, (asked, used) in enumerate(zip(requested, cfg.ratios), start=1):
+        if abs(used - asked) > 0.01 * asked:
+            uses = cfg.model_config().layer_symbols[layer - 1]
+            print(f"warning: layer {layer}: --ratio {asked:.4g} rounds to {uses} channel uses, "
+                  f"so the ratio used (and stored) is {used:.4g}", file=sys.stderr)
     with progress_bar() as bar:
         tasks: list[TaskID] = []  # the bar appears with the first step, after the data has loaded
 
@@ -479,7 +530,7 @@ def train(
             bar.update(tasks[0], description=desc, completed=done)
 
         history = train_model(cfg, out, resume=resume, progress=show, download=download, device=_device(device),
-                              force=force)
+                              force=force, extend=extend, note=lambda text: print(f"note: {text}", file=sys.stderr))
     console.print(_epoch_table(history))
     console.print(f"checkpoint: {out / 'model.safetensors'}")
 
@@ -502,6 +553,8 @@ def demo(
     layers) and an SSCC baseline (JPEG over 5G LDPC, and over an ideal capacity-achieving code,
     at the model's bandwidth ratio) over AWGN, on the embedded test sample (no download, no
     GPU)."""
+    check_writable(out, "--out", directory=True)
+    check_seed(seed)
     snrs = parse_snr_list(snr)
     dataset = resolve_method(model).dataset
     shipped = shipped_klt_path(dataset).is_file()  # linear's KLT: the shipped one, else fitted on $SEMCOMM_DATA

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +13,7 @@ from matplotlib.figure import Figure
 
 from semcomm.atomic import replace_atomic
 
-__all__ = ["plot_ber", "plot_sweep", "ratio_label", "save_figure"]
+__all__ = ["merge_sweeps", "plot_ber", "plot_sweep", "ratio_label", "save_figure"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
@@ -63,6 +64,41 @@ def ratio_label(ratio: float) -> str:
     """A bandwidth ratio as a short fraction where it is one (``1/9``), else 3 digits (``0.118``)."""
     frac = Fraction(ratio).limit_denominator(1000)
     return f"{frac.numerator}/{frac.denominator}" if math.isclose(float(frac), ratio, rel_tol=1e-9) else f"{ratio:.3g}"
+
+
+def _identity(results: dict[str, Any], method: str) -> str:
+    """What a method's curves in one results file stand for: the method's own description (its
+    checkpoint hash, codec and link, ...) and the file's seed and test images."""
+    config = results.get("config") or {}
+    described = [m for m in config.get("methods") or [] if isinstance(m, dict) and m.get("name") == method]
+    what = {k: config.get(k) for k in ("dataset", "images", "n_images")}
+    return json.dumps([described, what, results.get("seed")], sort_keys=True)
+
+
+def merge_sweeps(files: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The records of several sweep results files, to draw together.
+
+    A method that stands for different things in different files (another checkpoint under the
+    same name, another seed or image set) is labelled ``"<method> [<file>]"`` in each, so its
+    curves stay apart; the same method in several files (e.g. SNRs swept into separate files)
+    stays one curve.
+
+    Args:
+        files: (label of the file, e.g. its stem; the file's JSON) pairs.
+
+    Returns:
+        ``{"records": [...]}`` for :func:`plot_sweep`.
+    """
+    identities: dict[str, set[str]] = {}
+    for _, results in files:
+        for method in {r.get("method") for r in results.get("records") or []}:
+            identities.setdefault(method, set()).add(_identity(results, method))
+    records = []
+    for label, results in files:
+        for r in results.get("records") or []:
+            apart = len(identities[r.get("method")]) > 1
+            records.append({**r, "method": f"{r['method']} [{label}]"} if apart else r)
+    return {"records": records}
 
 
 def _shade(colour_map: str, index: int, count: int) -> tuple[float, ...]:

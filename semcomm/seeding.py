@@ -12,7 +12,17 @@ import zlib
 import numpy as np
 import torch
 
-__all__ = ["point_generator"]
+__all__ = ["MAX_SEED", "check_seed", "point_generator"]
+
+#: The largest seed: ``torch.manual_seed`` takes 64-bit seeds, numpy's SeedSequence any >= 0.
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is a whole number in ``0...MAX_SEED``, else a one-line ``ValueError`` naming ``--seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"bad --seed {seed!r}: expected a whole number from 0 to 2**63-1")
+    return seed
 
 
 def point_generator(seed: int, snr_db: float, *labels: str, device: torch.device | str = "cpu") -> torch.Generator:

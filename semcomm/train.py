@@ -24,9 +24,10 @@ from semcomm.models.checkpoint import BEST_FILE, MODEL_FILE, STATE_FILE, load_ch
 from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, symbols_for_ratio
 from semcomm.models.registry import ARCHITECTURES, build_model
 from semcomm.registry import check_choice
-from semcomm.seeding import point_generator
-from semcomm.mtl import TaskLosses, get_weighting
+from semcomm.seeding import check_seed, point_generator
+from semcomm.mtl import WEIGHTINGS, TaskLosses, get_weighting
 from semcomm.atomic import replace_atomic
+from semcomm.sweep.results_io import first_difference
 
 __all__ = ["TrainConfig", "train", "psnr_from_mse"]
 
@@ -81,6 +82,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.sample_layers is None:
             object.__setattr__(self, "sample_layers", self.arch != "conv")
+        if self.dataset in DATASET_SHAPES:  # the ratios the model uses: whole channel uses per layer
+            object.__setattr__(self, "ratios", used_ratios(self.dataset, self.ratios))
 
     def model_config(self) -> JSCCConfig:
         n = math.prod(DATASET_SHAPES[self.dataset][0])
@@ -105,6 +108,14 @@ _LOSS_TO_PSNR: dict[str, Callable[[float], float]] = {
 }
 
 
+def used_ratios(dataset: str, ratios: tuple[float, ...]) -> tuple[float, ...]:
+    """The bandwidth ratios a model of ``dataset`` really uses: ``k_l / n`` with ``k_l`` the
+    whole number of complex channel uses of layer ``l`` (e.g. 1/18 of CIFAR-10's 3072 values:
+    171 uses, 171/3072)."""
+    n = math.prod(DATASET_SHAPES[dataset][0])
+    return tuple(symbols_for_ratio(r, n) / n for r in ratios)
+
+
 def psnr_from_mse(mse: float) -> float:
     """PSNR in dB of images in [0, 1] with mean squared error ``mse``."""
     return 10 * math.log10(1 / max(mse, 1e-10))
@@ -117,12 +128,21 @@ def validate(cfg: TrainConfig) -> None:
             f"no training data: pass --data-root DIR (or set {ENV_VAR}); '--data-root embedded' trains on the "
             "small packaged sample, for smoke tests only"
         )
+    check_seed(cfg.seed)
     if cfg.dataset not in DATASET_SHAPES:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASET_SHAPES)}")
     check_choice("JSCC architecture", cfg.arch, ARCHITECTURES.names())
     if cfg.sample_layers and cfg.arch == "conv":
         raise ValueError("--sample-layers needs an architecture that decodes chosen layers (klt-refine), not 'conv'")
     check_choice("distortion loss", cfg.distortion, DISTORTIONS)
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
+    check_choice("loss weighting", cfg.weighting, WEIGHTINGS.names())
+    try:
+        get_weighting(cfg.weighting, len(cfg.ratios), **cfg.weighting_kwargs)
+    except TypeError:
+        options = ", ".join(f"--{k.replace('_', '-')}-weight" for k in cfg.weighting_kwargs)
+        raise ValueError(f"--weighting {cfg.weighting} takes no {options}") from None
     if cfg.val < 0:
         raise ValueError(f"--val must be >= 0 images, got {cfg.val}")
     channels.check_csi(cfg.csi, channels.get(cfg.channel, **cfg.channel_kwargs))
@@ -188,14 +208,26 @@ def train(
     force: bool = False,
     download: bool = False,
     device: str | torch.device = "cpu",
+    extend: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train (or, with ``resume``, continue) a model into ``run_dir``; checkpoint every epoch.
 
+    An epoch's checkpoint is one unit: the training state goes to ``train_state-e<epoch>.pt``
+    first, then ``best.safetensors`` (when the epoch is the best so far), and last
+    ``model.safetensors``, whose metadata names the epoch; the older states are removed after
+    it. A run killed at any point therefore resumes from the last epoch whose weights were
+    written, with that epoch's state.
+
     Args:
         cfg: the run.
-        run_dir: output folder (``model.safetensors``, ``config.json``, ``train_state.pt``).
+        run_dir: output folder (``model.safetensors``, ``config.json``, ``train_state-e*.pt``).
         resume: continue the run found in ``run_dir`` (its config must equal ``cfg``).
         force: start afresh in a ``run_dir`` that already holds a run, overwriting it.
+        extend: with ``resume``, let ``cfg.epochs`` exceed the run's planned epochs (the only
+            field that may differ): the cosine learning-rate schedule then spans the new
+            total, as if planned so from the start, so it rises again where the old one ended.
+        note: called with a one-line remark for the user (e.g. ``--limit`` above the data size).
         progress: called as ``progress(description, done_steps, total_steps)``.
         download: fetch missing dataset files first (official URLs, md5-checked).
         device: where the model, the data and every random draw live (``"cpu"``, ``"cuda"``).
@@ -207,12 +239,16 @@ def train(
     """
     validate(cfg)
     run_dir = Path(run_dir)
-    if not resume and not force and any((run_dir / f).exists() for f in (MODEL_FILE, STATE_FILE)):
+    if resume and not (run_dir / MODEL_FILE).exists():
+        raise ValueError(f"--resume: {str(run_dir)!r} holds no run to continue; drop --resume to start one")
+    if not resume and not force and ((run_dir / MODEL_FILE).exists() or _state_files(run_dir)):
         raise ValueError(f"{str(run_dir)!r} already holds a run: --resume continues it, --force overwrites it, "
                          "or choose another --out")
     # The embedded sample holds test images only; training on it is for smoke tests.
     data = load_images(cfg.dataset, cfg.data_root, "test" if cfg.data_root == EMBEDDED else "train", download)
     device = torch.device(device)
+    if cfg.limit is not None and cfg.limit > len(data.images) and note is not None:
+        note(f"--limit {cfg.limit} is above the {len(data.images)} training images: all {len(data.images)} are used")
     images = torch.from_numpy(data.images[: cfg.limit]).to(device)
     labels = torch.from_numpy(data.labels[: cfg.limit]).to(device)
     if cfg.val >= len(images):
@@ -228,12 +264,12 @@ def train(
     weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
     params = [*model.parameters(), *weighting.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr / 100)
+    sched = _cosine_schedule(opt, cfg.epochs * steps_per_epoch)
     channel = channels.get(cfg.channel, **cfg.channel_kwargs)
     history: list[dict[str, Any]] = []
     start_epoch = 0
     if resume:
-        start_epoch, history = _restore(run_dir, cfg, model, weighting, opt, sched, g)
+        start_epoch, history = _restore(run_dir, cfg, model, weighting, opt, sched, g, extend)
 
     shared = model.shared_parameters()
     to_psnr = _LOSS_TO_PSNR[cfg.distortion]
@@ -278,41 +314,85 @@ def train(
     return history
 
 
+def _cosine_schedule(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Cosine decay of every learning rate from ``lr`` to ``lr / 100`` over ``total_steps`` (closed
+    form of the step count, so a run extended to more steps follows the longer cosine)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t, total_steps) / total_steps)))
+
+
+def state_file(epoch: int) -> str:
+    """The training state written after ``epoch``: ``train_state-e0007.pt``."""
+    return f"{Path(STATE_FILE).stem}-e{epoch:04d}.pt"
+
+
+def _state_files(run_dir: Path) -> list[Path]:
+    """Training states in ``run_dir``, including a single ``train_state.pt`` of older runs."""
+    return sorted(run_dir.glob(f"{Path(STATE_FILE).stem}-e*.pt")) + [p for p in [run_dir / STATE_FILE] if p.exists()]
+
+
 def _save(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: torch.nn.Module,
           opt: torch.optim.Optimizer, sched: Any, g: torch.Generator, epoch: int, history: list[dict[str, Any]]) -> None:
-    meta = {"model": model.config.to_dict(), "train": cfg.to_dict(), "epoch": epoch, "history": history}
-    save_checkpoint(run_dir, model, meta)
-    scores = [h["val_score"] for h in history if "val_score" in h]
-    if scores and scores[-1] >= max(scores):
-        save_checkpoint(run_dir, model, meta, name=BEST_FILE)
     state = {
         "epoch": epoch,
         "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
+        "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
         "weighting": weighting.state_dict(),
         "generator": g.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
-    replace_atomic(run_dir / STATE_FILE, lambda f: torch.save(state, f), mode="wb")
+    replace_atomic(run_dir / state_file(epoch), lambda f: torch.save(state, f), mode="wb")
+    meta = {"model": model.config.to_dict(), "train": cfg.to_dict(), "epoch": epoch, "history": history}
+    scores = [h["val_score"] for h in history if "val_score" in h]
+    if scores and scores[-1] >= max(scores):
+        save_checkpoint(run_dir, model, meta, name=BEST_FILE)
+    save_checkpoint(run_dir, model, meta)  # the commit point: its metadata names the epoch
+    for old in _state_files(run_dir):
+        if old.name != state_file(epoch):
+            old.unlink(missing_ok=True)
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    """A training state, loaded without unpickling anything but plain tensors and containers."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise ValueError(f"--resume: {str(path)!r} is missing") from None
+    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise ValueError(f"--resume: {str(path)!r} is not a semcomm training state of plain tensors "
+                         f"({err.__class__.__name__}); it was not loaded. Start the run afresh with --force") from None
+    if not isinstance(state, dict) or not {"epoch", "optimizer", "scheduler", "weighting", "generator"} <= set(state):
+        raise ValueError(f"--resume: {str(path)!r} is not a semcomm training state (fields missing)")
+    return state
 
 
 def _restore(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: torch.nn.Module,
-             opt: torch.optim.Optimizer, sched: Any, g: torch.Generator) -> tuple[int, list[dict[str, Any]]]:
+             opt: torch.optim.Optimizer, sched: Any, g: torch.Generator, extend: bool) -> tuple[int, list[dict[str, Any]]]:
     saved, meta = load_checkpoint(run_dir)
-    if TrainConfig.from_dict(meta.get("train", {})) != cfg:
-        raise ValueError(f"--resume: {str(run_dir)!r} was trained with a different configuration")
-    state_path = run_dir / STATE_FILE
     try:
-        state = torch.load(state_path, weights_only=True, map_location="cpu")
-    except FileNotFoundError:
-        raise ValueError(f"--resume: {str(state_path)!r} is missing") from None
+        old = TrainConfig.from_dict(meta.get("train", {}))
+    except (TypeError, KeyError) as err:
+        raise ValueError(f"--resume: {str(run_dir)!r} has no readable training configuration ({err})") from None
+    differs = first_difference(old.to_dict(), cfg.to_dict())
+    if differs is not None:
+        longer = differs.startswith("epochs:") and first_difference(old.to_dict(), {**cfg.to_dict(), "epochs": old.epochs}) is None
+        if not longer:
+            raise ValueError(f"--resume: {str(run_dir)!r} was trained with a different configuration ({differs})")
+        if not extend:
+            raise ValueError(f"--resume: {str(run_dir)!r} was planned for {old.epochs} epochs, not {cfg.epochs}; "
+                             "add --extend to train it longer")
+        if cfg.epochs < meta["epoch"]:
+            raise ValueError(f"--extend: {str(run_dir)!r} has already trained {meta['epoch']} epochs, more than --epochs {cfg.epochs}")
+    wanted = run_dir / state_file(meta["epoch"])
+    legacy = run_dir / STATE_FILE  # runs written before the per-epoch state files
+    state = _load_state(legacy if legacy.exists() and not wanted.exists() else wanted)
     if state["epoch"] != meta["epoch"]:
         raise ValueError(f"--resume: weights (epoch {meta['epoch']}) and training state (epoch {state['epoch']}) disagree")
     model.load_state_dict(saved.state_dict())
     opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
+    sched.last_epoch = state["scheduler"]["last_epoch"]
+    sched._step_count = state["scheduler"].get("_step_count", sched.last_epoch + 1)
     weighting.load_state_dict(state["weighting"])
     g.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     return meta["epoch"], list(meta["history"])
-

@@ -202,7 +202,7 @@ def test_cli_sweeps_linear_layers_with_accuracy(tmp_path: Path) -> None:
     assert linear["klt"]["md5"] == KLT.load(shipped_klt_path("mnist")).source["md5"]
     records = [r for r in data["records"] if r["method"] == "linear"]
     assert [(r["snr_db"], r["layer"]) for r in records] == [(s, l) for s in (0.0, 20.0) for l in (1, 2, 3)]
-    ratios = {r["layer"]: r["ratio"] for r in data["records"] if r["method"] == "jscc"}
+    ratios = {r["layer"]: r["ratio"] for r in data["records"] if r["method"] == "mnist-l3"}
     for r in records:
         assert r["ratio"] == ratios[r["layer"]] and 0 <= r["accuracy"] <= 1 and r["n_images"] == 40
     top = {r["snr_db"]: r for r in records if r["layer"] == 3}

@@ -124,9 +124,9 @@ def test_cli_sweeps_jscc_and_sscc_into_one_file_and_resumes(tmp_path: Path) -> N
     assert first.returncode == 0, first.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     methods = [m["name"] for m in data["config"]["methods"]]
-    assert methods == ["jscc", "jpeg+ldpc", "jpeg+capacity"]
+    assert methods == ["mnist-l3", "jpeg+ldpc", "jpeg+capacity"]
     assert data["config"]["methods"][1]["classifier"] == "mnist-l3"
-    sscc = [r for r in data["records"] if r["method"] != "jscc"]
+    sscc = [r for r in data["records"] if r["method"] != "mnist-l3"]
     assert len(sscc) == 4 and all(r["layer"] is None for r in sscc)
     assert len(data["records"]) == 2 * 3 + 4 and (tmp_path / "fig.png").stat().st_size > 10_000
     # The SSCC ratio defaults to the JSCC model's total ratio.

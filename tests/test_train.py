@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from semcomm.models.checkpoint import STATE_FILE, load_checkpoint, pretrained_names
+from semcomm.models.checkpoint import load_checkpoint, pretrained_names
 from semcomm.mtl import EqualWeighting, FixedWeighting, TaskLosses, get_weighting
-from semcomm.train import TrainConfig, train
+from semcomm.train import TrainConfig, state_file, train
 
 SMOKE = dict(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8, limit=192)
 
@@ -97,7 +97,7 @@ def test_checkpoint_files_are_safe_formats(tmp_path: Path) -> None:
     train(cfg, tmp_path)
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["train"] == cfg.to_dict() and meta["model"]["layer_symbols"] == [16, 32]
-    state = torch.load(tmp_path / STATE_FILE, weights_only=True)  # no arbitrary unpickling
+    state = torch.load(tmp_path / state_file(1), weights_only=True)  # no arbitrary unpickling
     assert state["epoch"] == 1
     with pytest.raises(ValueError, match="different configuration"):
         train(TrainConfig(**{**SMOKE, "epochs": 1, "lr": 5e-4}), tmp_path, resume=True)
@@ -163,7 +163,7 @@ def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     records = json.loads(out.read_text())["records"]
     assert {(r["snr_db"], r["layer"]) for r in records} == {(0.0, 1), (0.0, 2), (10.0, 1), (10.0, 2)}
-    assert all(r["method"] == "jscc" and r["dataset"] == "mnist" and r["n_images"] == 64 for r in records)
+    assert all(r["method"] == "run" and r["dataset"] == "mnist" and r["n_images"] == 64 for r in records)
 
 
 @pytest.mark.skipif("mnist-l3" not in pretrained_names(), reason="the pretrained mnist-l3 model is not shipped")
@@ -171,8 +171,8 @@ def test_demo_writes_results_and_figure(tmp_path: Path) -> None:
     result = cli("demo", "--out", str(tmp_path), "--snr", "0,20")
     assert result.returncode == 0, result.stderr
     records = json.loads((tmp_path / "results.json").read_text())["records"]
-    assert {r["method"] for r in records} == {"jscc", "analog", "linear", "jpeg+ldpc", "jpeg+capacity"}
-    jscc = [r for r in records if r["method"] == "jscc"]
+    assert {r["method"] for r in records} == {"mnist-l3", "analog", "linear", "jpeg+ldpc", "jpeg+capacity"}
+    jscc = [r for r in records if r["method"] == "mnist-l3"]
     assert {r["layer"] for r in jscc} == {1, 2, 3}
     top = {r["snr_db"]: r for r in jscc if r["layer"] == 3}
     assert top[20.0]["psnr"] > top[0.0]["psnr"] and top[20.0]["accuracy"] > 0.9

@@ -38,7 +38,7 @@ class Method(ABC):
     """A way to send images over a channel.
 
     Attributes:
-        name: label used in results files and plots (e.g. ``"jscc"``, ``"hevc+ldpc"``).
+        name: label used in results files and plots (e.g. ``"cifar10-l3"``, ``"hevc+ldpc"``).
         dataset: the dataset the method was built for (``"mnist"``, ``"cifar10"``).
         layered: whether the method's results are layers of a multi-resolution system (numbered
             1..L in results files) or one reconstruction (``layer`` null).

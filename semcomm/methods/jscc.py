@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,9 +11,9 @@ from torch import nn
 
 import channels
 from semcomm.methods.base import LayerResult, Method
-from semcomm.models.checkpoint import load_checkpoint, resolve_checkpoint
+from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint, pretrained_names, resolve_checkpoint
 
-__all__ = ["JSCCMethod", "load_method"]
+__all__ = ["JSCCMethod", "default_name", "load_method"]
 
 
 class JSCCMethod(Method):
@@ -20,7 +21,7 @@ class JSCCMethod(Method):
 
     Args:
         model: the model (put in eval mode).
-        name: label in results files (default ``"jscc"``).
+        name: label in results files and plots (:func:`load_method` names it after its source).
         source: where the model came from (pretrained name, run directory or file).
         sha256: hex digest of the checkpoint file: what identifies the model in results files,
             so a resumed sweep never mixes two models saved under one name or path.
@@ -64,15 +65,30 @@ class JSCCMethod(Method):
             return self.model.classify_noiseless(images.float())
 
 
-def load_method(source: str) -> JSCCMethod:
+def default_name(source: str) -> str:
+    """The label of a JSCC model in results files and plots: the pretrained name
+    (``"cifar10-l3"``), the run directory's name (``runs/big`` -> ``"big"``), or for a weights
+    file its run directory's name, with the file's stem unless it is ``model``
+    (``runs/big/best.safetensors`` -> ``"big/best"``)."""
+    if source in pretrained_names():
+        return source
+    path = Path(source)
+    if path.is_dir() or path.suffix != ".safetensors":
+        return path.resolve().name
+    run = path.resolve().parent.name
+    return run if path.stem == Path(MODEL_FILE).stem else f"{run}/{path.stem}"
+
+
+def load_method(source: str, name: str | None = None) -> JSCCMethod:
     """A JSCC method from a pretrained name (e.g. ``"mnist-l3"``), a run directory or a
-    ``.safetensors`` file. Raises a one-line ``ValueError`` if there is no such checkpoint."""
+    ``.safetensors`` file, labelled ``name`` (default: :func:`default_name`). Raises a one-line
+    ``ValueError`` if there is no such checkpoint."""
     try:
         model, _ = load_checkpoint(source)
     except ValueError as err:
         raise ValueError(f"{err}; or a method name ({', '.join(_method_names())})") from None
     digest = hashlib.sha256(resolve_checkpoint(source).read_bytes()).hexdigest()
-    return JSCCMethod(model, source=source, sha256=digest)
+    return JSCCMethod(model, name=name or default_name(source), source=source, sha256=digest)
 
 
 def _method_names() -> list[str]:

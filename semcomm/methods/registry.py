@@ -36,7 +36,7 @@ method_names = METHODS.names
 get_method = METHODS.get
 
 
-def resolve_method(source: str, dataset: str | None = None) -> Method:
+def resolve_method(source: str, dataset: str | None = None, name: str | None = None) -> Method:
     """The method a sweep evaluates, from what the user typed.
 
     ``source`` is a registered method name (e.g. ``"analog"``, built with ``dataset=dataset``),
@@ -46,13 +46,14 @@ def resolve_method(source: str, dataset: str | None = None) -> Method:
         source: a method name, a run directory or a pretrained model name.
         dataset: the dataset for a method that needs one; for a loaded model, None or the
             model's own dataset.
+        name: the label of a loaded model (default: its pretrained or run directory name).
 
     Raises:
         ValueError: one line, for an unknown source or a dataset mismatch.
     """
     if source in METHODS:
         return get_method(source, dataset=dataset)
-    method = load_method(source)
+    method = load_method(source, name)
     if dataset is not None and method.dataset != dataset:
         raise ValueError(f"{source!r} is a {method.dataset} model; it cannot be evaluated on {dataset}")
     return method
@@ -111,6 +112,7 @@ def sweep_methods(
     dataset: str | None,
     layer_ratios: tuple[float, ...] | None = None,
     data_root: str | None = None,
+    names: list[str] | None = None,
 ) -> list[Method]:
     """The methods of a sweep, from what the user typed.
 
@@ -124,12 +126,17 @@ def sweep_methods(
             first JSCC model's layers.
         data_root: where ``linear`` fits its KLT if it is not cached (None: ``$SEMCOMM_DATA``,
             else the shipped KLT; ``"embedded"``: the shipped KLT).
+        names: labels of the JSCC models of ``sources``, in order (default: their pretrained
+            or run directory names).
 
     Raises:
         ValueError: one line, for nothing to sweep, an unknown name, mixed datasets, a missing
             dataset, ratio or KLT, or two methods with the same name.
     """
-    models = [resolve_method(s, dataset) for s in sources if s not in METHODS]
+    checkpoints = [s for s in sources if s not in METHODS]
+    if names is not None and len(names) != len(checkpoints):
+        raise ValueError(f"--name gives {len(names)} names for {len(checkpoints)} JSCC models; give one per model, in order")
+    models = [resolve_method(s, dataset, name) for s, name in zip(checkpoints, names or [None] * len(checkpoints))]
     datasets = {m.dataset for m in models} | ({dataset} if dataset else set())
     if len(datasets) > 1:
         raise ValueError(f"the methods of one sweep must share a dataset, got {', '.join(sorted(datasets))}")
@@ -167,5 +174,6 @@ def sweep_methods(
     names = [m.name for m in methods]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"two methods of the sweep are named {', '.join(twice)}; sweep them into separate files")
+        raise ValueError(f"two methods of the sweep are named {', '.join(twice)}; name the JSCC models apart with "
+                         "--name (one per model) or sweep them into separate files")
     return methods

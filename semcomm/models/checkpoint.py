@@ -96,10 +96,30 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> t
         raise ValueError(f"{str(path)!r} is not a safetensors checkpoint ({str(err).splitlines()[0]})") from None
     if raw is None:
         raise ValueError(f"{str(path)!r} is a safetensors file but not a semcomm model (no '{_META_KEY}' metadata)")
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{str(path)!r}: its '{_META_KEY}' metadata is not JSON ({err.msg})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+        raise ValueError(f"{str(path)!r}: its '{_META_KEY}' metadata has no 'model' configuration")
     try:
         model = build_model(JSCCConfig.from_dict(meta["model"]))
-    except ValueError as err:
-        raise ValueError(f"{str(path)!r}: {err}") from None
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{str(path)!r}: bad model configuration ({err})") from None
+    _check_weights(path, model.state_dict(), weights)
     model.load_state_dict(weights)
     return model.to(device).eval(), meta
+
+
+def _check_weights(path: Path, expected: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> None:
+    """One line naming the first missing, unexpected or wrongly shaped tensor of ``weights``."""
+    missing = [k for k in expected if k not in weights]
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks the tensor {missing[0]!r} ({len(missing)} missing) of its architecture")
+    extra = [k for k in weights if k not in expected]
+    if extra:
+        raise ValueError(f"{str(path)!r} has a tensor {extra[0]!r} its architecture does not have")
+    for key, want in expected.items():
+        if tuple(weights[key].shape) != tuple(want.shape):
+            raise ValueError(f"{str(path)!r}: tensor {key!r} has shape {tuple(weights[key].shape)}, "
+                             f"the configuration needs {tuple(want.shape)}")

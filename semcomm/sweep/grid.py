@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-__all__ = ["parse_count", "parse_ratios", "parse_snr_list", "parse_snr_range", "parse_weights"]
+__all__ = ["MAX_SNR_POINTS", "SNR_DB_RANGE", "parse_count", "parse_ratios", "parse_snr_list", "parse_snr_range", "parse_weights"]
+
+#: SNRs (dB) that a sweep, a BER run or training accepts: beyond them the numbers mean nothing
+#: (10^(-50/10) of the signal power, or noise below float32 rounding of unit-energy symbols).
+SNR_DB_RANGE: tuple[float, float] = (-50.0, 100.0)
+#: The most SNR values one list may hold.
+MAX_SNR_POINTS = 1000
 
 _SNR_HELP = "use start:stop:step (stop included, e.g. 0:20:2), start:stop (step 1) or a comma list (e.g. 0,5,10)"
 
@@ -15,8 +21,9 @@ def _number(text: str, whole: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"bad SNR list {whole!r}: {text.strip()!r} is not a number; {_SNR_HELP}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"bad SNR list {whole!r}: {text.strip()!r} is not finite; {_SNR_HELP}")
+    lo, hi = SNR_DB_RANGE
+    if not lo <= value <= hi:
+        raise ValueError(f"bad SNR list {whole!r}: {text.strip()!r} is outside {lo:g}...{hi:g} dB")
     return value
 
 
@@ -31,6 +38,8 @@ def _parse_range(item: str, whole: str) -> list[float]:
     if stop < start:
         raise ValueError(f"bad SNR list {whole!r}: stop {stop:g} is below start {start:g}; {_SNR_HELP}")
     count = math.floor((stop - start) / step + 1e-9) + 1
+    if count > MAX_SNR_POINTS:
+        raise ValueError(f"bad SNR list {whole!r}: {item!r} asks for {count:,} SNRs; at most {MAX_SNR_POINTS} are allowed")
     # Rounded to 1e-9 dB so that 0:1:0.1 gives 0.3, not 0.30000000000000004.
     return [round(start + i * step, 9) for i in range(count)]
 
@@ -49,6 +58,8 @@ def parse_snr_list(text: str) -> list[float]:
     for item in text.split(","):
         item = item.strip()
         values.extend(_parse_range(item, text) if ":" in item else [_number(item, text)])
+        if len(values) > MAX_SNR_POINTS:
+            raise ValueError(f"bad SNR list {text!r}: more than {MAX_SNR_POINTS} SNRs; at most {MAX_SNR_POINTS} are allowed")
     return list(dict.fromkeys(values))
 
 
@@ -108,4 +119,6 @@ def parse_snr_range(text: str) -> tuple[float, float]:
         lo = hi = None
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
         raise ValueError(f"bad --snr-train {text!r}: expected lo:hi in dB (e.g. 0:20) or one value (e.g. 10)")
+    if lo < SNR_DB_RANGE[0] or hi > SNR_DB_RANGE[1]:
+        raise ValueError(f"bad --snr-train {text!r}: SNRs must lie in {SNR_DB_RANGE[0]:g}...{SNR_DB_RANGE[1]:g} dB")
     return lo, hi

@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 import semcomm
 from semcomm.atomic import replace_atomic, write_json_atomic
 
@@ -60,12 +62,16 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """The header every results file carries: what made these numbers."""
     return {
         "semcomm_version": semcomm.__version__,
         "git_rev": git_revision(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _now(),
         "seed": seed,
         "config": config,
         "versions": package_versions(),
@@ -75,10 +81,14 @@ def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
 def read_json(path: str | Path) -> Any:
     """Read a results file; one-line error if it is missing or not JSON."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a directory, not a results file")
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"results file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"results file {str(path)!r} cannot be read ({err.__class__.__name__})") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"results file {str(path)!r} is not valid JSON ({err.msg} at line {err.lineno})") from None
 
@@ -108,34 +118,61 @@ class ResultsFile:
     """A resumable results file: provenance header + a list of records, rewritten atomically
     after every record.
 
-    Opening an existing file whose ``config`` equals this run's resumes it: :meth:`has` tells
-    which points are done. A file made with a different config is refused (one-line error), so
-    a resumed sweep never mixes two experiments.
+    Opening an existing file whose ``config`` and ``seed`` equal this run's resumes it:
+    :meth:`has` tells which points are done. A file made with a different config or seed is
+    refused (one line naming the first field that differs), so a resumed sweep never mixes two
+    experiments. The header keeps the file's first ``created`` time and sets ``updated``.
+
+    Several processes may fill one file at once (e.g. two SNR ranges in two terminals): every
+    write takes a lock (the hidden file ``.<name>.lock`` beside it), re-reads the file and
+    merges its own records into what is there, so no process loses another's points.
 
     Args:
         path: the JSON file.
         config: what identifies the experiment (not the SNR grid, which may grow between runs).
         seed: the run's seed (also part of the identity).
         key_fields: record fields that identify a point (e.g. ``("channel", "csi", "snr_db")``).
+
+    Raises:
+        ValueError: one line, if the file is not a semcomm results file, holds another
+            experiment, or has a record that lacks a key field.
     """
 
     def __init__(self, path: str | Path, config: dict[str, Any], seed: int, key_fields: tuple[str, ...]) -> None:
         self.path = Path(path)
         self.key_fields = key_fields
+        self.config = json.loads(json.dumps(config))
+        self.seed = seed
         self.header = provenance(config, seed)
-        self.records: list[dict[str, Any]] = []
-        if self.path.exists():
-            old = read_json(self.path)
-            if not isinstance(old, dict) or "records" not in old:
-                raise ValueError(f"{str(self.path)!r} is not a semcomm results file; choose another --out")
-            new = {"config": json.loads(json.dumps(config)), "seed": seed}
-            differs = first_difference({"config": old.get("config"), "seed": old.get("seed")}, new)
-            if differs is not None:
-                raise ValueError(
-                    f"{str(self.path)!r} holds results of a different configuration or seed ({differs}); "
-                    "choose another --out or delete it"
-                )
-            self.records = list(old["records"])
+        self.records: list[dict[str, Any]] = self._read()
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file every writer of :attr:`path` takes."""
+        return self.path.with_name(f".{self.path.name}.lock")
+
+    def _read(self) -> list[dict[str, Any]]:
+        """The records already in the file (none if it does not exist), after checking that it
+        holds this experiment; remembers its ``created`` time."""
+        if not self.path.exists():
+            return []
+        old = read_json(self.path)
+        if not isinstance(old, dict) or not isinstance(old.get("records"), list):
+            raise ValueError(f"{str(self.path)!r} is not a semcomm results file; choose another --out")
+        differs = first_difference({"config": old.get("config"), "seed": old.get("seed")},
+                                   {"config": self.config, "seed": self.seed})
+        if differs is not None:
+            raise ValueError(
+                f"{str(self.path)!r} holds results of a different configuration or seed ({differs}); "
+                "choose another --out or delete it"
+            )
+        for i, record in enumerate(old["records"]):
+            if not isinstance(record, dict) or any(k not in record for k in self.key_fields):
+                raise ValueError(f"{str(self.path)!r}: record {i} is malformed (each needs "
+                                 f"{', '.join(self.key_fields)}); delete the file or choose another --out")
+        if isinstance(old.get("created"), str):
+            self.header["created"] = old["created"]
+        return list(old["records"])
 
     def _key(self, record: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(record[k] for k in self.key_fields)
@@ -146,18 +183,18 @@ class ResultsFile:
         return any(self._key(r) == wanted for r in self.records)
 
     def add(self, record: dict[str, Any]) -> None:
-        """Append ``record`` (replacing one with the same key) and rewrite the file atomically."""
+        """Add ``record`` (replacing one with the same key) and rewrite the file atomically."""
         self.add_many([record])
 
     def add_many(self, records: list[dict[str, Any]]) -> None:
-        """Append ``records`` (each replacing one with the same key) and rewrite the file once,
+        """Add ``records`` (each replacing one with the same key) and rewrite the file once,
         atomically: a reader, or a resumed run, sees all of them or none (e.g. every layer of
-        one sweep point)."""
+        one sweep point). Records another process wrote meanwhile are kept."""
         keys = {self._key(r) for r in records}
         if len(keys) != len(records):
             raise ValueError("add_many: two records share a key")
-        self.records = [r for r in self.records if self._key(r) not in keys] + list(records)
-        self.write()
-
-    def write(self) -> Path:
-        return write_json_atomic(self.path, {**self.header, "records": self.records})
+        with FileLock(self.lock_path):
+            on_disk = self._read()
+            self.records = [r for r in on_disk if self._key(r) not in keys] + list(records)
+            self.header["updated"] = _now()
+            write_json_atomic(self.path, {**self.header, "records": self.records})
