@@ -299,8 +299,11 @@ def sweep(
     ] = None,
     method: Annotated[
         Optional[str],
-        typer.Option(help="comma list of methods to add: sscc (one per --codec and --link), analog, "
-                          "linear (KLT + SoftCast + LMMSE, the layers of the first JSCC model or --ratio)"),
+        typer.Option(help="comma list of methods to add: sscc (one stream at the total ratio, per --codec and "
+                          "--link), sscc-oracle (an independent encoding per cumulative layer budget, per --codec and "
+                          "--link: an upper bound), sscc-scalable (one JPEG 2000 stream cut into per-layer chunks, per "
+                          "--link), analog, linear (KLT + SoftCast + LMMSE); layered methods take the layers of the "
+                          "first JSCC model or --ratio"),
     ] = None,
     codec: Annotated[str, typer.Option(help="SSCC codecs, comma list of: " + ", ".join(codec_names()))] = "jpeg",
     link: Annotated[str, typer.Option(help="SSCC links, comma list of: " + ", ".join(link_names()))] = "ldpc,capacity",

@@ -57,6 +57,12 @@ class Method(ABC):
         receiver CSI mode ``csi`` (called for every point of a sweep before any work)."""
         channels.check_csi(csi, channel)
 
+    def designed_for(self, snr_db: list[float]) -> Method:
+        """The method whose transmitter is set up for the design SNRs ``snr_db`` (dB, one per
+        layer; one for a single-stream method) of a broadcast, whatever SNR each receiver then
+        sees. An SNR-agnostic transmitter (analog, JSCC) is its own design: the default."""
+        return self
+
     @abstractmethod
     def transmit(
         self,

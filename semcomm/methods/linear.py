@@ -42,7 +42,7 @@ from semcomm.data import DATASETS
 from semcomm.data.base import check_choice
 from semcomm.methods.base import LayerResult, Method
 from semcomm.models.klt import KLT, get_klt
-from semcomm.models.multires_jscc import DATASET_SHAPES
+from semcomm.models.multires_jscc import DATASET_SHAPES, cumulative_ratios
 from semcomm.models.softcast import SoftCast
 
 __all__ = ["LinearMethod", "linear_coefficients"]
@@ -122,12 +122,7 @@ class LinearMethod(Method):
 
     def ratios(self) -> list[float]:
         """Cumulative bandwidth ratio of each layer, ``sum_{j<=l} k_j / n``."""
-        n = math.prod(self.shape)
-        total, out = 0, []
-        for k in self.layer_symbols:
-            total += k
-            out.append(total / n)
-        return out
+        return cumulative_ratios(tuple(self.layer_symbols), math.prod(self.shape))
 
     @property
     def ratio(self) -> float:

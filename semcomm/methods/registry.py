@@ -17,16 +17,22 @@ from dataclasses import dataclass
 from semcomm.methods.analog import UncodedAnalog
 from semcomm.methods.base import Method
 from semcomm.methods.jscc import JSCCMethod, load_method
+from semcomm.methods.layered_sscc import OracleSSCC, ScalableSSCC
 from semcomm.methods.linear import LinearMethod
 from semcomm.methods.sscc import SSCCMethod
 from semcomm.models import DATASET_SHAPES, symbols_for_ratio
 from semcomm.models.checkpoint import pretrained_names
 from semcomm.registry import Registry
 
-__all__ = ["LINEAR", "METHODS", "SSCC", "SSCCSpec", "get_method", "method_names", "register", "resolve_method", "sweep_methods"]
+__all__ = ["LINEAR", "METHODS", "SSCC", "SSCC_ORACLE", "SSCC_SCALABLE", "SSCCSpec", "get_method", "method_names", "register", "resolve_method", "sweep_methods"]
 
 #: The ``--method`` entry that expands to one SSCC method per codec and link.
 SSCC = "sscc"
+#: Multi-resolution SSCC, layered like the sweep's first JSCC model (or ``--ratio``): an
+#: independent encoding per cumulative budget (one per codec and link), and one scalable
+#: JPEG 2000 stream cut into per-layer chunks (one per link).
+SSCC_ORACLE, SSCC_SCALABLE = "sscc-oracle", "sscc-scalable"
+_SSCC_KINDS = (SSCC, SSCC_ORACLE, SSCC_SCALABLE)
 #: The multi-resolution linear analog reference, built with the sweep's layer sizes and classifier.
 LINEAR = LinearMethod.name
 
@@ -94,14 +100,16 @@ def _classifier(spec: SSCCSpec, dataset: str, models: list[JSCCMethod]) -> tuple
     return (load_method(default), default) if default in pretrained_names() else (None, None)
 
 
-def _linear_layers(layer_ratios: tuple[float, ...] | None, dataset: str, models: list[JSCCMethod]) -> tuple[int, ...]:
-    """Layer sizes of ``linear``: ``--ratio`` (one k/n per layer) if given, else the first JSCC model's."""
+def _layer_symbols(what: str, layer_ratios: tuple[float, ...] | None, dataset: str,
+                   models: list[JSCCMethod]) -> tuple[int, ...]:
+    """Layer sizes of ``what`` (``linear``, a layered SSCC): ``--ratio`` (one k/n per layer) if
+    given, else the first JSCC model's."""
     if layer_ratios:
         n = math.prod(DATASET_SHAPES[dataset][0])
         return tuple(symbols_for_ratio(r, n) for r in layer_ratios)
     if models:
         return tuple(models[0].model.config.layer_symbols)
-    raise ValueError("--method linear needs its layer sizes: give a JSCC model to match or --ratio with one k/n "
+    raise ValueError(f"--method {what} needs its layer sizes: give a JSCC model to match or --ratio with one k/n "
                      "per layer (e.g. 1/18,1/18,1/18)")
 
 
@@ -119,7 +127,9 @@ def sweep_methods(
     Args:
         sources: JSCC checkpoints (run directories, files, pretrained names) or method names.
         extra: names from ``--method``: :data:`SSCC` (one :class:`SSCCMethod` per codec and
-            link of ``sscc``), :data:`LINEAR` or other registered method names.
+            link of ``sscc``), :data:`SSCC_ORACLE` (one :class:`OracleSSCC` per codec and
+            link), :data:`SSCC_SCALABLE` (one :class:`ScalableSSCC` per link), :data:`LINEAR`
+            or other registered method names.
         sscc: the SSCC settings (its classifier also scores ``linear``).
         dataset: the dataset, or None for the JSCC models' own.
         layer_ratios: bandwidth ratio ``k_l/n`` of each layer of ``linear``, or None for the
@@ -140,8 +150,8 @@ def sweep_methods(
     datasets = {m.dataset for m in models} | ({dataset} if dataset else set())
     if len(datasets) > 1:
         raise ValueError(f"the methods of one sweep must share a dataset, got {', '.join(sorted(datasets))}")
-    named = [s for s in sources if s in METHODS] + [e for e in extra if e != SSCC]
-    if not datasets and (named or SSCC in extra):
+    named = [s for s in sources if s in METHODS] + [e for e in extra if e not in _SSCC_KINDS]
+    if not datasets and (named or set(_SSCC_KINDS) & set(extra)):
         raise ValueError("give --dataset (mnist or cifar10) or a JSCC model")
     ds = datasets.pop() if datasets else None
     classifier = functools.cache(lambda: _classifier(sscc, ds, models))  # loaded once, if needed
@@ -149,7 +159,7 @@ def sweep_methods(
     def build(name: str) -> Method:
         if name != LINEAR:
             return get_method(name, dataset=ds)
-        layers = _linear_layers(layer_ratios, ds, models)
+        layers = _layer_symbols(LINEAR, layer_ratios, ds, models)
         model, model_name = classifier()
         return LinearMethod(ds, layers, data_root=data_root, classifier=None if model is None else model.classify,
                             classifier_name=model_name)
@@ -169,6 +179,16 @@ def sweep_methods(
             for codec in sscc.codecs
             for link in sscc.links
         ]
+    for kind in (SSCC_ORACLE, SSCC_SCALABLE):
+        if kind in extra:
+            layers = _layer_symbols(kind, layer_ratios, ds, models)
+            model, model_name = classifier()
+            classify = None if model is None else model.classify
+            if kind == SSCC_ORACLE:
+                methods += [OracleSSCC(codec, link, ds, layers, classify, model_name)
+                            for codec in sscc.codecs for link in sscc.links]
+            else:
+                methods += [ScalableSSCC(link, ds, layers, classify, model_name) for link in sscc.links]
     if not methods:
         raise ValueError("nothing to sweep: give a JSCC model, a method name (analog, linear) or --method sscc")
     names = [m.name for m in methods]

@@ -21,6 +21,7 @@ from the same network.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,7 @@ from semcomm.links import BitLink, get_link, scalar_snr
 from semcomm.methods.base import LayerResult, Method
 from semcomm.models import symbols_for_ratio
 
-__all__ = ["SSCCMethod"]
+__all__ = ["SSCCMethod", "classify_with_fallback"]
 
 
 class SSCCMethod(Method):
@@ -50,6 +51,8 @@ class SSCCMethod(Method):
         classifier: maps images ``[B, C, H, W]`` in [0, 1] to logits ``[B, classes]``, or None
             (accuracy is then not reported).
         classifier_name: what the classifier is, for the results file's config.
+        design_snr_db: the SNR the transmitter picks its rate for (a broadcast's design user);
+            None: the SNR of each point (a unicast link that knows its average SNR).
     """
 
     layered = False
@@ -62,8 +65,10 @@ class SSCCMethod(Method):
         ratio: float,
         classifier: Callable[[torch.Tensor], torch.Tensor] | None = None,
         classifier_name: str | None = None,
+        design_snr_db: float | None = None,
     ) -> None:
         self.dataset = check_choice("dataset", dataset, DATASETS)
+        self.design_snr_db = design_snr_db
         self.codec = get_codec(codec) if isinstance(codec, str) else codec
         self.mean_image = torch.from_numpy(train_mean_image(dataset))  # [C, H, W]
         self.ratio_requested = ratio
@@ -97,7 +102,16 @@ class SSCCMethod(Method):
             "ratio": self.ratio,
             "n_uses": self.n_uses,
             "classifier": self.classifier_name,
-        }
+        } | ({} if self.design_snr_db is None else {"design_snr_db": self.design_snr_db})
+
+    def designed_for(self, snr_db: list[float]) -> SSCCMethod:
+        """This pipeline with its rate picked for the one design SNR ``snr_db[0]``, whatever
+        the SNR of the channel it crosses (sharing the codec and its cache)."""
+        if len(snr_db) != 1:
+            raise ValueError(f"{self.name} is one stream: it takes one design SNR, got {len(snr_db)}")
+        designed = copy.copy(self)
+        designed.design_snr_db = float(snr_db[0])
+        return designed
 
     @property
     def ratio(self) -> float:
@@ -115,12 +129,13 @@ class SSCCMethod(Method):
         csi: str,
         generator: torch.Generator | None = None,
     ) -> list[LayerResult]:
-        """Send ``images`` ``[B, C, H, W]`` in [0, 1]; one layer with ``extras``: ``bits`` (payload
+        """Send ``images`` ``[B, C, H, W]`` in [0, 1] at the rate planned for ``snr_db`` (or for
+        :attr:`design_snr_db`); one layer with ``extras``: ``bits`` (payload
         bits sent per image, 0 for an image not sent), ``budget_bits``, ``sent`` (fraction of images with
         an encoding that fits the budget and beats the fallback), ``delivered`` (fraction decoded,
         not fallbacks) and ``link`` (the rate the link chose)."""
         snr = scalar_snr(snr_db)
-        plan = self.link.plan(channel, snr, csi)
+        plan = self.link.plan(channel, snr if self.design_snr_db is None else self.design_snr_db, csi)
         pixels = torch.round(images.detach().clamp(0, 1) * 255).to(torch.uint8)
         fit = self.codec.fit(pixels.permute(0, 2, 3, 1).cpu().numpy(), plan.info_bits)
         decoded = torch.from_numpy(fit.images).permute(0, 3, 1, 2).float() / 255.0
@@ -131,7 +146,8 @@ class SSCCMethod(Method):
         bits = torch.from_numpy(_stream_bits(fit, sent.numpy(), self.codec.quality_bits, plan.info_bits))
         delivered = self.link.send(bits, plan, channel, snr, csi, generator=generator).cpu() & sent
         recon = torch.where(delivered[:, None, None, None], decoded, self.mean_image).to(images.device)
-        logits = None if self.classifier is None else self._classify(recon, delivered.to(recon.device))
+        logits = None if self.classifier is None else classify_with_fallback(
+            self.classifier, self.mean_image, recon, delivered.to(recon.device))
         extras = {
             "budget_bits": plan.info_bits,
             "bits": float((fit.payload_bits * sent.numpy()).mean()),
@@ -141,13 +157,17 @@ class SSCCMethod(Method):
         }
         return [LayerResult(recon=recon, logits=logits, ratio=self.ratio, extras=extras)]
 
-    def _classify(self, recon: torch.Tensor, delivered: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, classes]`` of the reconstructions; the fallback image is classified once."""
-        fallback = self.classifier(self.mean_image[None].to(recon.device))  # [1, classes]
-        logits = fallback.expand(recon.shape[0], -1).clone()
-        if bool(delivered.any()):
-            logits[delivered] = self.classifier(recon[delivered])
-        return logits
+
+def classify_with_fallback(classifier: Callable[[torch.Tensor], torch.Tensor], mean_image: torch.Tensor,
+                           recon: torch.Tensor, delivered: torch.Tensor) -> torch.Tensor:
+    """Logits ``[B, classes]`` of reconstructions ``[B, C, H, W]``: the classifier on the
+    ``delivered`` ones (bool ``[B]``), and its output on the fallback ``mean_image``
+    ``[C, H, W]`` (classified once) for the others."""
+    fallback = classifier(mean_image[None].to(recon.device))  # [1, classes]
+    logits = fallback.expand(recon.shape[0], -1).clone()
+    if bool(delivered.any()):
+        logits[delivered] = classifier(recon[delivered])
+    return logits
 
 
 def _mse(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

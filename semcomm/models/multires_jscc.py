@@ -32,7 +32,7 @@ from torch import nn
 
 import channels
 
-__all__ = ["JSCCConfig", "JSCCOutput", "MultiResJSCC", "DATASET_SHAPES", "symbols_for_ratio"]
+__all__ = ["JSCCConfig", "JSCCOutput", "MultiResJSCC", "DATASET_SHAPES", "cumulative_ratios", "symbols_for_ratio"]
 
 #: (channels, height, width) and number of classes of the supported datasets.
 DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
@@ -46,6 +46,12 @@ def symbols_for_ratio(ratio: float, source_values: int) -> int:
     if not (isinstance(ratio, (int, float)) and math.isfinite(ratio) and ratio > 0):
         raise ValueError(f"bandwidth ratio must be a positive number, got {ratio!r}")
     return max(1, round(ratio * source_values))
+
+
+def cumulative_ratios(layer_symbols: tuple[int, ...], source_values: int) -> list[float]:
+    """Bandwidth ratio ``sum_{j<=l} k_j / n`` of layers ``1..l``, for each ``l``, from the
+    complex channel uses ``k_j`` of each layer and the ``n`` real values of a source image."""
+    return [float(sum(layer_symbols[: l + 1])) / source_values for l in range(len(layer_symbols))]
 
 
 @dataclass(frozen=True)
@@ -93,11 +99,7 @@ class JSCCConfig:
 
     def cumulative_ratios(self) -> list[float]:
         """Bandwidth ratio ``sum_{j<=l} k_j / n`` spent by a receiver of layers ``1..l``."""
-        total, out = 0, []
-        for k in self.layer_symbols:
-            total += k
-            out.append(total / self.source_values)
-        return out
+        return cumulative_ratios(self.layer_symbols, self.source_values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"layer_symbols": list(self.layer_symbols)}
