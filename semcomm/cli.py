@@ -38,7 +38,7 @@ from semcomm.codecs import codec_names
 from semcomm.links import link_names
 from semcomm.methods import Method, SSCCSpec, resolve_method, sweep_methods
 from semcomm.models.klt import shipped_klt_path
-from semcomm.plot import merge_sweeps, plot_ber, plot_sweep, ratio_label
+from semcomm.plot import merge_sweeps, plot_ber, plot_broadcast, plot_sweep, ratio_label
 from semcomm.sweep import (
     KEY_FIELDS,
     ResultsFile,
@@ -54,6 +54,15 @@ from semcomm.sweep import (
 )
 from semcomm.sweep.results_io import read_json
 from semcomm.seeding import check_seed
+from semcomm.sweep.broadcast import (
+    BROADCAST_KEY_FIELDS,
+    MAX_USERS,
+    design_methods,
+    parse_percentiles,
+    parse_user_snr,
+    run_broadcast,
+    summarise,
+)
 from semcomm.train import TrainConfig, validate
 from semcomm.train import train as train_model
 
@@ -350,22 +359,39 @@ def sweep(
     channel_kwargs = _sweep_channel_kwargs(channel_names, _channel_options(k_factor, block_len, delay_spread, doppler))
     batch = parse_count(batch_size, "--batch-size")
     n = None if n_images is None else parse_count(n_images, "--n-images")
-    ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
-    sscc = SSCCSpec(_names(codec), _names(link), None if ratios is None else sum(ratios), classifier)
-    methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset, layer_ratios=ratios,
-                            data_root=data_root, names=None if name is None else [t.strip() for t in name.split(",")])
-    check_methods(methods, {name: channels.get(name, **channel_kwargs[name]) for name in channel_names}, csi_modes)
-    images = _first_images(load_images(methods[0].dataset, data_root, "test"), n)
-    root = images_root(data_root)
-    where = "the embedded sample" if root is None else str(root)
-    err_console.print(f"images: {len(images)} {images.name} test images from {where}")
-    records = _sweep_to_file(methods, images, root is None, channel_names, csi_modes, snrs, out,
+    methods = _methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, channel_names,
+                       csi_modes, channel_kwargs)
+    images, embedded = _test_images(methods[0].dataset, data_root, n)
+    records = _sweep_to_file(methods, images, embedded, channel_names, csi_modes, snrs, out,
                              seed, batch, channel_kwargs)
     console.print(_sweep_table(records))
     console.print(f"results: {out}")
     if plot is not None:
         plot_sweep({"records": records}, plot)
         console.print(f"figure: {plot}")
+
+
+def _methods(
+    sources: list[str] | None, method: str | None, codec: str, link: str, ratio: str | None, classifier: str | None,
+    name: str | None, dataset: str | None, data_root: str | None, channel_names: list[str],
+    csi_modes: list[str], channel_kwargs: dict[str, dict[str, Any]],
+) -> list[Method]:
+    """The methods of a sweep or broadcast, checked against every channel and CSI mode."""
+    ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
+    sscc = SSCCSpec(_names(codec), _names(link), None if ratios is None else sum(ratios), classifier)
+    methods = sweep_methods(sources or [], _names(method) if method else [], sscc, dataset, layer_ratios=ratios,
+                            data_root=data_root, names=None if name is None else [t.strip() for t in name.split(",")])
+    check_methods(methods, {c: channels.get(c, **channel_kwargs[c]) for c in channel_names}, csi_modes)
+    return methods
+
+
+def _test_images(dataset: str, data_root: str | None, n: int | None) -> tuple[ImageDataset, bool]:
+    """The first ``n`` test images (all for None), and whether they are the embedded sample; says which."""
+    images = _first_images(load_images(dataset, data_root, "test"), n)
+    root = images_root(data_root)
+    where = "the embedded sample" if root is None else str(root)
+    err_console.print(f"images: {len(images)} {images.name} test images from {where}")
+    return images, root is None
 
 
 def _sweep_to_file(
@@ -401,6 +427,109 @@ def _sweep_to_file(
     return records
 
 
+def _broadcast_table(summary: list[dict[str, Any]], users: int) -> Table:
+    table = Table(title=f"Broadcast to {users} users")
+    for col in ("method", "channel", "csi", "layer", "ratio", r"PSNR mean \[dB]", r"PSNR p10 \[dB]",
+                "accuracy mean", "accuracy p10", "users decoding"):
+        table.add_column(col, justify="right")
+    percent = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    for r in summary:
+        table.add_row(r["method"], r["channel"], r["csi"], "-" if r["layer"] is None else str(r["layer"]),
+                      ratio_label(r["ratio"]), f"{r['psnr_mean']:.2f}", f"{r['psnr_p10']:.2f}",
+                      percent(r["accuracy_mean"]), percent(r["accuracy_p10"]), percent(r["decode_fraction"]))
+    return table
+
+
+@app.command()
+@one_line_errors
+def broadcast(
+    sources: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog, linear)"),
+    ] = None,
+    method: Annotated[
+        Optional[str],
+        typer.Option(help="comma list of methods to add: sscc (one stream per --codec and --link and design "
+                          "percentile), sscc-oracle, sscc-scalable (layered, one design percentile per layer), "
+                          "analog, linear"),
+    ] = None,
+    users: Annotated[Optional[str], typer.Option(help="number of users (default 100, or the length of a --user-snr list)")] = None,
+    user_snr: Annotated[str, typer.Option(help="users' average SNRs in dB: uniform:LO:HI, normal:MEAN:STD or a comma list")] = "uniform:0:20",
+    design_percentile: Annotated[str, typer.Option(help="single-stream SSCC: rate for the p-th percentile user (0: the worst); a comma list gives one method each")] = "0",
+    layer_percentiles: Annotated[Optional[str], typer.Option(help="layered SSCC: one percentile per layer (default: evenly 0...90, e.g. 0,45,90)")] = None,
+    codec: Annotated[str, typer.Option(help="SSCC codecs, comma list of: " + ", ".join(codec_names()))] = "jpeg2000",
+    link: Annotated[str, typer.Option(help="SSCC links, comma list of: " + ", ".join(link_names()))] = "ldpc",
+    ratio: Annotated[Optional[str], typer.Option(help="bandwidth ratio per layer (default: the first JSCC model's)")] = None,
+    classifier: Annotated[Optional[str], typer.Option(help="JSCC model whose head scores SSCC and linear images")] = None,
+    name: Annotated[Optional[str], typer.Option(help="labels of the JSCC models, comma list in their order")] = None,
+    channel: Annotated[str, typer.Option(help=CHANNEL_HELP)] = "awgn",
+    csi: Annotated[str, typer.Option(help=CSI_HELP)] = "perfect",
+    out: Annotated[Path, typer.Option(help="results JSON (resumes if it exists)")] = Path("broadcast.json"),
+    plot: Annotated[Optional[Path], typer.Option(help="also draw the per-user figure here")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for methods that do not name one")] = None,
+    data_root: Annotated[Optional[str], typer.Option(help="data root with the test set, or 'embedded'")] = None,
+    n_images: Annotated[str, typer.Option(help="images every user receives (the first N test images)")] = "100",
+    batch_size: Annotated[str, typer.Option(help="images per batch")] = "100",
+    seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
+    block_len: BlockLenOption = None,
+    k_factor: KFactorOption = None,
+    delay_spread: DelaySpreadOption = None,
+    doppler: DopplerOption = None,
+) -> None:
+    """One transmitter, many receivers: each user (own SNR, fading and noise) decodes every
+    image; per-user PSNR, SSIM and accuracy per layer, and their mean, 10th percentile and CDF."""
+    _check_outputs(("--out", out), ("--plot", plot))
+    check_seed(seed)
+    spec = parse_user_snr(user_snr)
+    count = len(spec.params) if spec.kind == "list" and users is None else parse_count(users or "100", "--users")
+    if count > MAX_USERS:
+        raise ValueError(f"bad --users {count}: at most {MAX_USERS:,} users")
+    if spec.kind == "list" and count != len(spec.params):
+        raise ValueError(f"--users {count} but --user-snr lists {len(spec.params)} SNRs; give one per user")
+    designs = parse_percentiles(design_percentile, "--design-percentile")
+    per_layer = None if layer_percentiles is None else parse_percentiles(layer_percentiles, "--layer-percentiles")
+    channel_names, csi_modes = _names(channel), _names(csi)
+    sweep_points(channel_names, csi_modes, [0.0])
+    channel_kwargs = _sweep_channel_kwargs(channel_names, _channel_options(k_factor, block_len, delay_spread, doppler))
+    batch = parse_count(batch_size, "--batch-size")
+    n = parse_count(n_images, "--n-images")
+    methods = _methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, channel_names,
+                       csi_modes, channel_kwargs)
+    if per_layer is None:
+        layers = max((len(m.layer_symbols) for m in methods if m.adaptive and m.layered), default=1)
+        per_layer = [round(90 * l / max(1, layers - 1), 6) for l in range(layers)]
+    snrs = spec.draw(count, seed)
+    designed = design_methods(methods, snrs, designs, per_layer)
+    images, embedded = _test_images(methods[0].dataset, data_root, n)
+    config = {
+        "methods": [m.describe() for m in designed],
+        "dataset": images.name,
+        "images": "embedded" if embedded else "full",
+        "n_images": len(images),
+        "batch_size": batch,
+        "channel_kwargs": channel_kwargs,
+        "user_snr": spec.describe(),
+    }
+    results = ResultsFile(out, config, seed, key_fields=BROADCAST_KEY_FIELDS)
+    records: list[dict[str, Any]] = []
+    done = {(r["method"], r["channel"], r["csi"], r["user"]) for r in results.records}
+    todo_users = sum((m.name, c, k, u) not in done
+                     for m in designed for c in channel_names for k in csi_modes for u in range(count))
+    if todo_users < len(designed) * len(channel_names) * len(csi_modes) * count:
+        err_console.print(f"resuming {out}: {len(done)} users' results already done")
+    with progress_bar() as bar:
+        task = bar.add_task("broadcast", total=todo_users * len(images))
+        for m in designed:
+            bar.update(task, description=f"broadcast {m.name}")
+            records += run_broadcast(m, images, channel_names, csi_modes, snrs, results, batch_size=batch, seed=seed,
+                                     progress=lambda k: bar.advance(task, k), channel_kwargs=channel_kwargs)
+    console.print(_broadcast_table(summarise(records), count))
+    console.print(f"results: {out}")
+    if plot is not None:
+        plot_broadcast({"records": records}, plot)
+        console.print(f"figure: {plot}")
+
+
 @app.command("plot")
 @one_line_errors
 def plot_results(
@@ -408,7 +537,8 @@ def plot_results(
     out: Annotated[Path, typer.Option(help="figure file (png, pdf, svg)")] = Path("fig.png"),
 ) -> None:
     """PSNR-vs-SNR and accuracy-vs-SNR panels from sweep results files (a method that differs
-    between files, e.g. two checkpoints of one name, is drawn apart, labelled with its file)."""
+    between files, e.g. two checkpoints of one name, is drawn apart, labelled with its file), or
+    per-user panels and the CDF of user PSNR from broadcast files."""
     _check_outputs(("--out", out))
     files = []
     for path in results:
@@ -418,7 +548,11 @@ def plot_results(
         files.append(data)
     stems = [p.stem for p in results]
     labels = stems if len(set(stems)) == len(stems) else [str(p) for p in results]
-    plot_sweep(merge_sweeps(list(zip(labels, files))), out)
+    merged = merge_sweeps(list(zip(labels, files)))
+    kinds = {"user" in r for r in merged["records"]}
+    if len(kinds) > 1:
+        raise ValueError("give sweep files or broadcast files, not both: their figures differ")
+    (plot_broadcast if kinds == {True} else plot_sweep)(merged, out)
     console.print(f"figure: {out}")
 
 

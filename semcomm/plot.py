@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from semcomm.atomic import replace_atomic
 
-__all__ = ["merge_sweeps", "plot_ber", "plot_sweep", "ratio_label", "save_figure"]
+__all__ = ["merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
@@ -165,6 +165,73 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
         ax_acc.text(0.5, 0.5, "no method with a classifier", ha="center", va="center", transform=ax_acc.transAxes)
     for ax in (ax_psnr, ax_acc):
         ax.set_xlabel("SNR = Es/N0 per complex symbol [dB]")
+        ax.grid(True, alpha=0.3)
+    fig.legend(*ax_psnr.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    return save_figure(fig, path)
+
+
+def plot_broadcast(results: dict[str, Any], path: str | Path, bins: int = 12) -> Path:
+    """Per-user PSNR and accuracy against the user's SNR, and the CDF of user PSNR, from a
+    broadcast results file (``semcomm broadcast``).
+
+    One curve per (method, layer, channel, CSI mode), coloured and styled as in
+    :func:`plot_sweep`. The SNR panels show the mean over the users of each of ``bins`` equal
+    SNR bins (users' single values scatter with their images); the CDF uses every user.
+
+    Raises:
+        ValueError: the records are not broadcast records.
+    """
+    records = results.get("records") or []
+    if not records or any("user" not in r or "psnr" not in r for r in records):
+        raise ValueError("no broadcast records to plot (each needs user, psnr, snr_db, layer, ...)")
+    curves: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        curves.setdefault((r["method"], r["layer"], r["channel"], r["csi"]), []).append(r)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    links = list(dict.fromkeys((r["channel"], r["csi"]) for r in records))
+    layers = {m: sorted({r["layer"] for r in records if r["method"] == m}, key=lambda v: v or 0) for m in methods}
+    snrs = [r["snr_db"] for r in records]
+    edges = [min(snrs) + (max(snrs) - min(snrs)) * i / bins for i in range(bins + 1)]
+
+    def binned(rs: list[dict[str, Any]], field: str) -> tuple[list[float], list[float]]:
+        xs, ys = [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            inside = [r[field] for r in rs if lo <= r["snr_db"] < hi or (hi == edges[-1] and r["snr_db"] == hi)]
+            inside = [v for v in inside if v is not None]
+            if inside:
+                xs.append((lo + hi) / 2)
+                ys.append(sum(inside) / len(inside))
+        return xs, ys
+
+    fig = Figure(figsize=(16, 4.6), layout="constrained")
+    ax_psnr, ax_acc, ax_cdf = fig.subplots(1, 3)
+    for key in sorted(curves, key=lambda k: (methods.index(k[0]), k[1] or 0, links.index((k[2], k[3])))):
+        method, layer, channel, csi = key
+        rs = curves[key]
+        colours = _METHOD_COLOURS[methods.index(method) % len(_METHOD_COLOURS)]
+        line, marker = _LINK_STYLES[links.index((channel, csi)) % len(_LINK_STYLES)]
+        name = method if layer is None else f"{method} L{layer}"
+        style = {"color": _shade(colours, layers[method].index(layer), len(layers[method])), "linestyle": line,
+                 "label": f"{name} (r={ratio_label(rs[0]['ratio'])}) {channel}/{csi}"}
+        ax_psnr.plot(*binned(rs, "psnr"), marker=marker, ms=4, **style)
+        if any(r["accuracy"] is not None for r in rs):
+            ax_acc.plot(*binned(rs, "accuracy"), marker=marker, ms=4, **style)
+        values = sorted(r["psnr"] for r in rs)
+        ax_cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], drawstyle="steps-post", **style)
+    users = len({r["user"] for r in records})
+    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
+    ax_psnr.set_title(f"{datasets}, {users} users: mean user PSNR per SNR bin")
+    ax_psnr.set_ylabel("PSNR [dB] (mean of per-image PSNR)")
+    ax_acc.set_title("mean user accuracy per SNR bin")
+    ax_acc.set_ylabel("top-1 accuracy")
+    ax_cdf.set_title("CDF of user PSNR")
+    ax_cdf.set_xlabel("user PSNR [dB]")
+    ax_cdf.set_ylabel("fraction of users")
+    if not ax_acc.lines:
+        ax_acc.text(0.5, 0.5, "no method with a classifier", ha="center", va="center", transform=ax_acc.transAxes)
+    for ax in (ax_psnr, ax_acc):
+        ax.set_xlabel("user SNR = Es/N0 per complex symbol [dB]")
+    for ax in (ax_psnr, ax_acc, ax_cdf):
         ax.grid(True, alpha=0.3)
     fig.legend(*ax_psnr.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
     return save_figure(fig, path)

@@ -42,11 +42,14 @@ class Method(ABC):
         dataset: the dataset the method was built for (``"mnist"``, ``"cifar10"``).
         layered: whether the method's results are layers of a multi-resolution system (numbered
             1..L in results files) or one reconstruction (``layer`` null).
+        adaptive: whether the transmitter picks its rate for an SNR (digital links; see
+            :meth:`designed_for`), or sends the same symbols whatever the SNR (analog, JSCC).
     """
 
     name: str
     dataset: str
     layered: bool = True
+    adaptive: bool = False
 
     def describe(self) -> dict[str, Any]:
         """What identifies this method in a results file's config (its name and settings)."""

@@ -63,6 +63,8 @@ class OracleSSCC(Method):
         classifier, classifier_name: as for :class:`SSCCMethod`.
     """
 
+    adaptive = True
+
     def __init__(self, codec: str, link: str, dataset: str, layer_symbols: tuple[int, ...],
                  classifier: Classifier | None = None, classifier_name: str | None = None) -> None:
         self.dataset = check_choice("dataset", dataset, DATASETS)
@@ -108,6 +110,8 @@ class ScalableSSCC(Method):
         layer_symbols: complex channel uses ``k_l`` of each layer.
         classifier, classifier_name: as for :class:`SSCCMethod`.
     """
+
+    adaptive = True
 
     def __init__(self, link: str, dataset: str, layer_symbols: tuple[int, ...],
                  classifier: Classifier | None = None, classifier_name: str | None = None) -> None:

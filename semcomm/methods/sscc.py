@@ -56,6 +56,7 @@ class SSCCMethod(Method):
     """
 
     layered = False
+    adaptive = True
 
     def __init__(
         self,

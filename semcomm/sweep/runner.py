@@ -34,7 +34,7 @@ from semcomm.metrics import LayerMetrics
 from semcomm.sweep.results_io import ResultsFile
 from semcomm.seeding import point_generator
 
-__all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SweepPoint", "check_methods", "pending_points", "run_sweep", "sweep_points"]
+__all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SweepPoint", "check_methods", "evaluate_point", "pending_points", "run_sweep", "sweep_points"]
 
 RECORD_FIELDS: tuple[str, ...] = (
     "method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
@@ -99,7 +99,7 @@ def pending_points(results: ResultsFile, method: Method, dataset: str, points: l
     return [p for p in points if _point_key(method, dataset, p) not in done]
 
 
-def _evaluate_point(
+def evaluate_point(
     method: Method,
     images: ImageDataset,
     channel: channels.Channel,
@@ -219,7 +219,7 @@ def run_sweep(
         for point in pending_points(results, method, images.name, points):
             generator = point_generator(seed, point.snr_db, point.channel, point.csi, device=device)
             link = links[point.channel]
-            results.add_many(_evaluate_point(method, images, link, point, batch_size, generator, device, progress))
+            results.add_many(evaluate_point(method, images, link, point, batch_size, generator, device, progress))
     wanted = {_point_key(method, images.name, p): i for i, p in enumerate(points)}
     mine = [r for r in results.records if _record_point(r) in wanted]
     return sorted(mine, key=lambda r: (wanted[_record_point(r)], r["layer"] or 0))

@@ -1,0 +1,131 @@
+"""Broadcast: independent receivers, the single-stream service rule, resume, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import channels
+from semcomm.data import load_sample
+from semcomm.methods import LayerResult, Method, resolve_method
+from semcomm.methods.sscc import SSCCMethod
+from semcomm.sweep import ResultsFile
+from semcomm.sweep.broadcast import (
+    BROADCAST_KEY_FIELDS,
+    design_methods,
+    parse_user_snr,
+    run_broadcast,
+    summarise,
+)
+
+
+def _images(name: str, n: int):  # type: ignore[no-untyped-def]
+    ds = load_sample(name)
+    return dataclasses.replace(ds, images=ds.images[:n], labels=ds.labels[:n])
+
+
+def _results(path: Path) -> ResultsFile:
+    return ResultsFile(path, {"test": "broadcast"}, 0, key_fields=BROADCAST_KEY_FIELDS)
+
+
+def test_a_receiver_depends_only_on_its_own_draws(tmp_path: Path) -> None:
+    model = resolve_method("mnist-l3")
+    images = _images("mnist", 16)
+    snrs = parse_user_snr("uniform:0:20").draw(3, seed=4)
+    assert parse_user_snr("uniform:0:20").draw(2, seed=4) == snrs[:2]  # user u's SNR depends on (seed, u) only
+    two = run_broadcast(model, images, ["rayleigh-block"], ["perfect"], snrs[:2], _results(tmp_path / "a.json"), seed=4)
+    three = run_broadcast(model, images, ["rayleigh-block"], ["perfect"], snrs, _results(tmp_path / "b.json"), seed=4)
+    assert [r for r in three if r["user"] < 2] == two
+    assert {r["user"] for r in three} == {0, 1, 2} and all(r["snr_db"] == snrs[r["user"]] for r in three)
+
+
+def test_single_stream_sscc_serves_users_at_or_above_the_design_snr() -> None:
+    images = _images("cifar10", 12)
+    method = SSCCMethod("jpeg", "capacity", "cifar10", 1 / 6)
+    user_snrs = [4.0, 8.0, 10.0, 12.0, 16.0]
+    (worst,) = design_methods([method], user_snrs, [0.0], [])
+    (median,) = design_methods([method], user_snrs, [50.0], [])
+    assert (worst.name, worst.design_snr_db, median.name, median.design_snr_db) == (
+        "jpeg+capacity@p0", 4.0, "jpeg+capacity@p50", 10.0)
+    channel = channels.get("awgn")
+    for snr in user_snrs:
+        extras = median.transmit(_float(images), channel, snr, "perfect", torch.Generator().manual_seed(0))[0].extras
+        # AWGN has no outage: every image the transmitter sends arrives iff the user's SNR >= the design SNR.
+        assert extras["sent"] > 0.5 and extras["delivered"] == (extras["sent"] if snr >= 10.0 else 0.0), snr
+
+
+def _float(images) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    return torch.from_numpy(images.images).float() / 255
+
+
+def test_ldpc_service_matches_the_bler_table_at_the_design_snr() -> None:
+    images = _images("cifar10", 100)
+    method = SSCCMethod("jpeg", "ldpc", "cifar10", 1 / 6).designed_for([10.0])
+    channel = channels.get("awgn")
+    extras = method.transmit(_float(images), channel, 10.0, "perfect", torch.Generator().manual_seed(1))[0].extras
+    plan = method.link.plan(channel, 10.0, "perfect")
+    expected = 1 - method.link.bler(channel, "perfect", plan.mcs, 10.0)
+    sigma = math.sqrt(expected * (1 - expected) / 100) + 1e-3
+    assert abs(extras["delivered"] / extras["sent"] - expected) < 4 * sigma + 0.02
+
+
+class Counting(Method):
+    """Wraps a method; counts ``transmit`` calls and interrupts at call ``fail_at``."""
+
+    def __init__(self, inner: Method, fail_at: int | None = None) -> None:
+        self.inner, self.name, self.dataset, self.layered = inner, inner.name, inner.dataset, inner.layered
+        self.calls, self.fail_at = 0, fail_at
+
+    def transmit(self, *args: Any, **kwargs: Any) -> list[LayerResult]:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt
+        return self.inner.transmit(*args, **kwargs)
+
+
+def test_broadcast_resumes_without_recomputing_or_losing_users(tmp_path: Path) -> None:
+    images = _images("mnist", 8)
+    analog = resolve_method("analog", "mnist")
+    snrs = [0.0, 5.0, 10.0, 15.0, 20.0]
+    whole = run_broadcast(analog, images, ["awgn"], ["perfect"], snrs, _results(tmp_path / "whole.json"), batch_size=8)
+    killed = Counting(analog, fail_at=4)  # one batch per user: killed during user 3, after users 0-1 were written
+    with pytest.raises(KeyboardInterrupt):
+        run_broadcast(killed, images, ["awgn"], ["perfect"], snrs, _results(tmp_path / "r.json"), batch_size=8,
+                      users_per_write=2)
+    assert sorted(r["user"] for r in json.loads((tmp_path / "r.json").read_text())["records"]) == [0, 1]
+    again = Counting(analog)
+    resumed = run_broadcast(again, images, ["awgn"], ["perfect"], snrs, _results(tmp_path / "r.json"), batch_size=8)
+    assert again.calls == 3 and resumed == whole
+    summary = summarise(resumed)
+    assert summary[0]["users"] == 5 and summary[0]["decode_fraction"] == 1.0
+    assert summary[0]["psnr_p10"] < summary[0]["psnr_mean"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--users", "0"], "bad --users '0'"),
+        (["--user-snr", "uniform:20:0"], "bad --user-snr 'uniform:20:0'"),
+        (["--user-snr", "normal:10"], "bad --user-snr 'normal:10'"),
+        (["--design-percentile", "101"], "bad --design-percentile '101': percentile 101 is outside 0...100"),
+        (["--method", "sscc-scalable", "--layer-percentiles", "0,50"], "--layer-percentiles gives 2 values"),
+        (["--users", "3", "--user-snr", "0,10"], "--users 3 but --user-snr lists 2 SNRs"),
+    ],
+)
+def test_broadcast_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "semcomm", "broadcast", "mnist-l3", "--data-root", "embedded", "--n-images", "4",
+         "--link", "capacity", "--out", str(tmp_path / "b.json"), *args],
+        capture_output=True, text=True, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "b.json").exists()
