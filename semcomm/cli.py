@@ -150,6 +150,10 @@ DelaySpreadOption = Annotated[
 DopplerOption = Annotated[
     Optional[str], typer.Option("--doppler", help="TDL maximum Doppler shift in Hz (default 0: static per example)")
 ]
+SourcesArgument = Annotated[
+    Optional[list[str]],
+    typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog, linear)"),
+]
 CHANNEL_HELP = "comma list of: " + ", ".join(channels.names())
 CSI_HELP = "comma list of receiver CSI modes: perfect, none (any channel), ls, lmmse (TDL/OFDM channels)"
 
@@ -302,10 +306,7 @@ def _sweep_table(records: list[dict[str, Any]]) -> Table:
 @app.command()
 @one_line_errors
 def sweep(
-    sources: Annotated[
-        Optional[list[str]],
-        typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog, linear)"),
-    ] = None,
+    sources: SourcesArgument = None,
     method: Annotated[
         Optional[str],
         typer.Option(help="comma list of methods to add: sscc (one stream at the total ratio, per --codec and "
@@ -443,10 +444,7 @@ def _broadcast_table(summary: list[dict[str, Any]], users: int) -> Table:
 @app.command()
 @one_line_errors
 def broadcast(
-    sources: Annotated[
-        Optional[list[str]],
-        typer.Argument(help="JSCC run directories or pretrained model names, or method names (analog, linear)"),
-    ] = None,
+    sources: SourcesArgument = None,
     method: Annotated[
         Optional[str],
         typer.Option(help="comma list of methods to add: sscc (one stream per --codec and --link and design "

@@ -106,6 +106,33 @@ def _shade(colour_map: str, index: int, count: int) -> tuple[float, ...]:
     return colormaps[colour_map](0.75 if count == 1 else 0.45 + 0.5 * index / (count - 1))
 
 
+def _curves(records: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Records grouped into curves, one per (method, layer, channel, CSI mode), in drawing order
+    (methods and links in order of appearance, layers ascending), each with its matplotlib
+    style: the layers of a method are shades of one colour (light to dark), each (channel, CSI
+    mode) has its own line style and marker; the label names the curve and its ratio."""
+    curves: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        curves.setdefault((r["method"], r["layer"], r["channel"], r["csi"]), []).append(r)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    links = list(dict.fromkeys((r["channel"], r["csi"]) for r in records))
+    layers = {m: sorted({r["layer"] for r in records if r["method"] == m}, key=lambda v: v or 0) for m in methods}
+    out = []
+    for key in sorted(curves, key=lambda k: (methods.index(k[0]), k[1] or 0, links.index((k[2], k[3])))):
+        method, layer, channel, csi = key
+        colours = _METHOD_COLOURS[methods.index(method) % len(_METHOD_COLOURS)]
+        line, marker = _LINK_STYLES[links.index((channel, csi)) % len(_LINK_STYLES)]
+        name = method if layer is None else f"{method} L{layer}"
+        style = {
+            "color": _shade(colours, layers[method].index(layer), len(layers[method])),
+            "linestyle": line,
+            "marker": marker,
+            "label": f"{name} (r={ratio_label(curves[key][-1]['ratio'])}) {channel}/{csi}",
+        }
+        out.append((curves[key], style))
+    return out
+
+
 def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
     """PSNR vs SNR (with 95 % intervals) and accuracy vs SNR, from a sweep results file.
 
@@ -124,33 +151,12 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
     records = results.get("records") or []
     if not records or any("psnr" not in r or "layer" not in r for r in records):
         raise ValueError("no sweep records to plot (each needs psnr, layer, snr_db, ...)")
-    curves: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for r in records:
-        curves.setdefault((r["method"], r["layer"], r["channel"], r["csi"]), []).append(r)
-    methods = list(dict.fromkeys(r["method"] for r in records))
-    links = list(dict.fromkeys((r["channel"], r["csi"]) for r in records))
-    layers = {m: sorted({r["layer"] for r in records if r["method"] == m}, key=lambda v: v or 0) for m in methods}
-
-    def order(key: tuple[Any, ...]) -> tuple[int, int, int]:
-        method, layer, channel, csi = key
-        return methods.index(method), layer or 0, links.index((channel, csi))
-
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     ax_psnr, ax_acc = fig.subplots(1, 2)
-    for key in sorted(curves, key=order):
-        method, layer, channel, csi = key
-        rs = sorted(curves[key], key=lambda r: r["snr_db"])
+    for curve, style in _curves(records):
+        rs = sorted(curve, key=lambda r: r["snr_db"])
         snr = [r["snr_db"] for r in rs]
-        colours = _METHOD_COLOURS[methods.index(method) % len(_METHOD_COLOURS)]
-        line, marker = _LINK_STYLES[links.index((channel, csi)) % len(_LINK_STYLES)]
-        name = method if layer is None else f"{method} L{layer}"
-        style = {
-            "color": _shade(colours, layers[method].index(layer), len(layers[method])),
-            "linestyle": line,
-            "marker": marker,
-            "ms": 4,
-            "label": f"{name} (r={ratio_label(rs[-1]['ratio'])}) {channel}/{csi}",
-        }
+        style["ms"] = 4
         ci = [0.0 if r["psnr_ci95"] is None or math.isnan(r["psnr_ci95"]) else r["psnr_ci95"] for r in rs]
         ax_psnr.errorbar(snr, [r["psnr"] for r in rs], yerr=ci, capsize=2, **style)
         accuracy = [(x, r["accuracy"]) for x, r in zip(snr, rs) if r["accuracy"] is not None]
@@ -184,12 +190,6 @@ def plot_broadcast(results: dict[str, Any], path: str | Path, bins: int = 12) ->
     records = results.get("records") or []
     if not records or any("user" not in r or "psnr" not in r for r in records):
         raise ValueError("no broadcast records to plot (each needs user, psnr, snr_db, layer, ...)")
-    curves: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for r in records:
-        curves.setdefault((r["method"], r["layer"], r["channel"], r["csi"]), []).append(r)
-    methods = list(dict.fromkeys(r["method"] for r in records))
-    links = list(dict.fromkeys((r["channel"], r["csi"]) for r in records))
-    layers = {m: sorted({r["layer"] for r in records if r["method"] == m}, key=lambda v: v or 0) for m in methods}
     snrs = [r["snr_db"] for r in records]
     edges = [min(snrs) + (max(snrs) - min(snrs)) * i / bins for i in range(bins + 1)]
 
@@ -205,19 +205,13 @@ def plot_broadcast(results: dict[str, Any], path: str | Path, bins: int = 12) ->
 
     fig = Figure(figsize=(16, 4.6), layout="constrained")
     ax_psnr, ax_acc, ax_cdf = fig.subplots(1, 3)
-    for key in sorted(curves, key=lambda k: (methods.index(k[0]), k[1] or 0, links.index((k[2], k[3])))):
-        method, layer, channel, csi = key
-        rs = curves[key]
-        colours = _METHOD_COLOURS[methods.index(method) % len(_METHOD_COLOURS)]
-        line, marker = _LINK_STYLES[links.index((channel, csi)) % len(_LINK_STYLES)]
-        name = method if layer is None else f"{method} L{layer}"
-        style = {"color": _shade(colours, layers[method].index(layer), len(layers[method])), "linestyle": line,
-                 "label": f"{name} (r={ratio_label(rs[0]['ratio'])}) {channel}/{csi}"}
-        ax_psnr.plot(*binned(rs, "psnr"), marker=marker, ms=4, **style)
+    for rs, style in _curves(records):
+        ax_psnr.plot(*binned(rs, "psnr"), ms=4, **style)
         if any(r["accuracy"] is not None for r in rs):
-            ax_acc.plot(*binned(rs, "accuracy"), marker=marker, ms=4, **style)
+            ax_acc.plot(*binned(rs, "accuracy"), ms=4, **style)
         values = sorted(r["psnr"] for r in rs)
-        ax_cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], drawstyle="steps-post", **style)
+        ax_cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], drawstyle="steps-post",
+                    **{k: v for k, v in style.items() if k != "marker"})
     users = len({r["user"] for r in records})
     datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
     ax_psnr.set_title(f"{datasets}, {users} users: mean user PSNR per SNR bin")

@@ -8,14 +8,14 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from counting import Counting
 
 import channels
 from semcomm.data import load_sample
-from semcomm.methods import LayerResult, Method, resolve_method
+from semcomm.methods import resolve_method
 from semcomm.methods.sscc import SSCCMethod
 from semcomm.sweep import ResultsFile
 from semcomm.sweep.broadcast import (
@@ -75,20 +75,6 @@ def test_ldpc_service_matches_the_bler_table_at_the_design_snr() -> None:
     expected = 1 - method.link.bler(channel, "perfect", plan.mcs, 10.0)
     sigma = math.sqrt(expected * (1 - expected) / 100) + 1e-3
     assert abs(extras["delivered"] / extras["sent"] - expected) < 4 * sigma + 0.02
-
-
-class Counting(Method):
-    """Wraps a method; counts ``transmit`` calls and interrupts at call ``fail_at``."""
-
-    def __init__(self, inner: Method, fail_at: int | None = None) -> None:
-        self.inner, self.name, self.dataset, self.layered = inner, inner.name, inner.dataset, inner.layered
-        self.calls, self.fail_at = 0, fail_at
-
-    def transmit(self, *args: Any, **kwargs: Any) -> list[LayerResult]:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise KeyboardInterrupt
-        return self.inner.transmit(*args, **kwargs)
 
 
 def test_broadcast_resumes_without_recomputing_or_losing_users(tmp_path: Path) -> None:

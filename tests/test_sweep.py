@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 from scipy.stats import norm
+from counting import Counting
 
 import channels
 from semcomm.cli import _sweep_channel_kwargs
@@ -32,20 +33,6 @@ def _images(name: str, n: int) -> ImageDataset:
 
 def _results(path: Path, seed: int = 0) -> ResultsFile:
     return ResultsFile(path, {"test": "sweep"}, seed, key_fields=KEY_FIELDS)
-
-
-class Counting(Method):
-    """Wraps a method; counts ``transmit`` calls and can fail at call number ``fail_at``."""
-
-    def __init__(self, inner: Method, fail_at: int | None = None) -> None:
-        self.inner, self.name, self.dataset = inner, inner.name, inner.dataset
-        self.calls, self.fail_at = 0, fail_at
-
-    def transmit(self, *args: Any, **kwargs: Any) -> list[LayerResult]:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise KeyboardInterrupt
-        return self.inner.transmit(*args, **kwargs)
 
 
 class TwoLayers(Method):
