@@ -431,13 +431,14 @@ def _sweep_to_file(
 def _broadcast_table(summary: list[dict[str, Any]], users: int) -> Table:
     table = Table(title=f"Broadcast to {users} users")
     for col in ("method", "channel", "csi", "layer", "ratio", r"PSNR mean \[dB]", r"PSNR p10 \[dB]",
-                "accuracy mean", "accuracy p10", "users decoding"):
+                "accuracy mean", "accuracy p10", "users decoding", "mean top layer"):
         table.add_column(col, justify="right")
     percent = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
     for r in summary:
         table.add_row(r["method"], r["channel"], r["csi"], "-" if r["layer"] is None else str(r["layer"]),
                       ratio_label(r["ratio"]), f"{r['psnr_mean']:.2f}", f"{r['psnr_p10']:.2f}",
-                      percent(r["accuracy_mean"]), percent(r["accuracy_p10"]), percent(r["decode_fraction"]))
+                      percent(r["accuracy_mean"]), percent(r["accuracy_p10"]), percent(r["decode_fraction"]),
+                      f"{r['highest_layer_mean']:.2f}")
     return table
 
 

@@ -21,6 +21,7 @@ from semcomm.sweep import ResultsFile
 from semcomm.sweep.broadcast import (
     BROADCAST_KEY_FIELDS,
     design_methods,
+    highest_layers,
     parse_user_snr,
     run_broadcast,
     summarise,
@@ -66,15 +67,19 @@ def _float(images) -> torch.Tensor:  # type: ignore[no-untyped-def]
     return torch.from_numpy(images.images).float() / 255
 
 
-def test_ldpc_service_matches_the_bler_table_at_the_design_snr() -> None:
+def test_ldpc_service_follows_the_bler_table_of_the_design_mcs() -> None:
+    """Designed for 10 dB, users at 10 dB and 8.5 dB receive each image with the probability the
+    BLER table gives for that MCS at their own SNR."""
     images = _images("cifar10", 100)
     method = SSCCMethod("jpeg", "ldpc", "cifar10", 1 / 6).designed_for([10.0])
     channel = channels.get("awgn")
-    extras = method.transmit(_float(images), channel, 10.0, "perfect", torch.Generator().manual_seed(1))[0].extras
     plan = method.link.plan(channel, 10.0, "perfect")
-    expected = 1 - method.link.bler(channel, "perfect", plan.mcs, 10.0)
-    sigma = math.sqrt(expected * (1 - expected) / 100) + 1e-3
-    assert abs(extras["delivered"] / extras["sent"] - expected) < 4 * sigma + 0.02
+    for user_snr in (10.0, 8.5):
+        extras = method.transmit(_float(images), channel, user_snr, "perfect", torch.Generator().manual_seed(1))[0].extras
+        assert extras["budget_bits"] == plan.info_bits  # the design's MCS, whatever the user's SNR
+        expected = 1 - method.link.bler(channel, "perfect", plan.mcs, user_snr)
+        sigma = math.sqrt(expected * (1 - expected) / 100) + 1e-3
+        assert abs(extras["delivered"] / extras["sent"] - expected) < 4 * sigma + 0.02, (user_snr, extras, expected)
 
 
 def test_broadcast_resumes_without_recomputing_or_losing_users(tmp_path: Path) -> None:
@@ -91,7 +96,7 @@ def test_broadcast_resumes_without_recomputing_or_losing_users(tmp_path: Path) -
     resumed = run_broadcast(again, images, ["awgn"], ["perfect"], snrs, _results(tmp_path / "r.json"), batch_size=8)
     assert again.calls == 3 and resumed == whole
     summary = summarise(resumed)
-    assert summary[0]["users"] == 5 and summary[0]["decode_fraction"] == 1.0
+    assert summary[0]["users"] == 5 and summary[0]["decode_fraction"] == 1.0 and summary[0]["highest_layer_mean"] == 1
     assert summary[0]["psnr_p10"] < summary[0]["psnr_mean"]
 
 
@@ -115,3 +120,37 @@ def test_broadcast_bad_input_is_one_line(args: list[str], message: str, tmp_path
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert message in lines[0], lines[0]
     assert not (tmp_path / "b.json").exists()
+
+
+def test_broadcast_command_line_writes_records_table_and_figure(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "semcomm", "broadcast", "mnist-l3", "--method", "linear,sscc,sscc-scalable",
+            "--codec", "jpeg", "--link", "capacity", "--users", "6", "--user-snr", "normal:15:5", "--n-images", "8",
+            "--design-percentile", "0,50", "--data-root", "embedded", "--out", "b.json", "--plot", "b.png"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    methods = [m["name"] for m in data["config"]["methods"]]
+    assert methods == ["mnist-l3", "linear", "jpeg+capacity@p0", "jpeg+capacity@p50", "jpeg2000-layers+capacity@p0/45/90"]
+    assert data["config"]["user_snr"] == {"kind": "normal", "params": [15.0, 5.0]}
+    users = {(r["method"], r["user"]) for r in data["records"]}
+    assert users == {(m, u) for m in methods for u in range(6)}
+    worst = min(r["snr_db"] for r in data["records"])
+    assert data["config"]["methods"][2]["design_snr_db"] == worst  # the 0th percentile user's SNR
+    assert "Broadcast to 6 users" in result.stdout and (tmp_path / "b.png").stat().st_size > 10_000
+    # Rerunning computes nothing and changes nothing.
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0 and "resuming b.json" in again.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["records"] == data["records"]
+
+
+def test_the_highest_layer_decoded_is_the_top_layer_that_decodes() -> None:
+    def record(user: int, layer: int | None, decoded: float) -> dict:
+        return {"method": "m", "channel": "awgn", "csi": "perfect", "user": user, "layer": layer,
+                "extras": {"decoded": decoded}}
+
+    records = [record(0, 1, 1.0), record(0, 2, 0.95), record(0, 3, 0.2),  # layers 1-2
+               record(1, 1, 0.0), record(1, 2, 1.0), record(1, 3, 0.5),   # layer 1 empty, layer 2 decodes
+               record(2, 1, 0.1), record(2, 2, 0.0), record(2, 3, 0.0),
+               {**record(3, None, 0.0), "method": "s", "extras": {"delivered": 0.97}}]
+    assert highest_layers(records) == {("m", "awgn", "perfect", 0): 2, ("m", "awgn", "perfect", 1): 2,
+                                       ("m", "awgn", "perfect", 2): 0, ("s", "awgn", "perfect", 3): 1}

@@ -48,6 +48,7 @@ __all__ = [
     "UserSNRs",
     "decodes",
     "design_methods",
+    "highest_layers",
     "parse_percentiles",
     "parse_user_snr",
     "run_broadcast",
@@ -236,12 +237,28 @@ def decodes(record: dict[str, Any]) -> bool:
     return fraction >= 1 - TARGET_LOSS - 1e-12
 
 
+def highest_layers(records: list[dict[str, Any]]) -> dict[tuple[Any, ...], int]:
+    """Per (method, channel, CSI mode, user): the highest layer the user decodes (0: none; a
+    single-stream method's one reconstruction counts as layer 1). A layered SSCC layer
+    "decodes" only with every chunk it needs, so layers below it may still carry nothing (a
+    layer too small for any chunk)."""
+    out: dict[tuple[Any, ...], int] = {}
+    for r in records:
+        key = (r["method"], r["channel"], r["csi"], r["user"])
+        out[key] = max(out.get(key, 0), (r["layer"] or 1) if decodes(r) else 0)
+    return out
+
+
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (method, channel, CSI mode, layer): users, mean and 10th-percentile user PSNR and
-    accuracy (None without a classifier), and the fraction of users that decode the layer."""
+    accuracy (None without a classifier), the fraction of users that decode the layer, and the
+    method's mean over users of the highest layer decoded (:func:`highest_layers`)."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault((r["method"], r["channel"], r["csi"], r["layer"]), []).append(r)
+    highest: dict[tuple[Any, ...], list[int]] = {}
+    for (method, channel, csi, _), top in highest_layers(records).items():
+        highest.setdefault((method, channel, csi), []).append(top)
     out = []
     for (method, channel, csi, layer), rs in groups.items():
         psnr = np.array([r["psnr"] for r in rs])
@@ -254,5 +271,6 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "accuracy_mean": float(np.mean(acc)) if has_acc else None,
             "accuracy_p10": float(np.percentile(acc, 10)) if has_acc else None,
             "decode_fraction": float(np.mean([decodes(r) for r in rs])),
+            "highest_layer_mean": float(np.mean(highest[method, channel, csi])),
         })
     return out
