@@ -570,12 +570,25 @@ def _device(name: str) -> torch.device:
 DEFAULT_RATIOS = {"mnist": "3/98", "cifar10": "1/18"}
 
 
-def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int) -> dict[str, Any]:
+def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int, options: list[str]) -> dict[str, Any]:
     """The loss weighting's options from the flags given: ``fixed`` takes ``--semantic-weight``
-    (default 0.05); another weighting that is given it is refused when the config is validated."""
-    if semantic_weight is None:
-        return {"semantic": 0.05} if weighting == "fixed" else {}
-    return {"semantic": parse_weights(semantic_weight, layers)}
+    (default 0.05), the others ``--weighting-opt NAME=VALUE``; an option the weighting does not
+    take is refused when the config is validated."""
+    kwargs: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not key.strip() or number is None:
+            raise ValueError(f"bad --weighting-opt {option!r}: expected NAME=NUMBER, e.g. alpha=1.5")
+        kwargs[key.strip()] = int(number) if key.strip() == "seed" and number == int(number) else number
+    if semantic_weight is not None:
+        kwargs["semantic"] = parse_weights(semantic_weight, layers)
+    elif weighting == "fixed":
+        kwargs["semantic"] = 0.05
+    return kwargs
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> Table:
@@ -612,7 +625,8 @@ def train(
         typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer "
                           "(default 0.05)"),
     ] = None,
-    weighting: Annotated[str, typer.Option(help="loss weighting: fixed or equal")] = "fixed",
+    weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm or pcgrad (uncertainty, dwa and gradnorm need --distortion mse)")] = "fixed",
+    weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0")] = None,
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     k_factor: KFactorOption = None,
@@ -644,7 +658,7 @@ def train(
         distortion=distortion,
         val=parse_count(val, "--val", minimum=0),
         weighting=weighting,
-        weighting_kwargs=_weighting_kwargs(weighting, semantic_weight, layers),
+        weighting_kwargs=_weighting_kwargs(weighting, semantic_weight, layers, weighting_opt or []),
         limit=None if limit is None else parse_count(limit, "--limit"),
         seed=seed,
     )

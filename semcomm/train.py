@@ -139,10 +139,13 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
     check_choice("loss weighting", cfg.weighting, WEIGHTINGS.names())
     try:
-        get_weighting(cfg.weighting, len(cfg.ratios), **cfg.weighting_kwargs)
+        weighting = get_weighting(cfg.weighting, len(cfg.ratios), **cfg.weighting_kwargs)
     except TypeError:
-        options = ", ".join(f"--{k.replace('_', '-')}-weight" for k in cfg.weighting_kwargs)
+        options = ", ".join("--semantic-weight" if k == "semantic" else f"--weighting-opt {k}" for k in cfg.weighting_kwargs)
         raise ValueError(f"--weighting {cfg.weighting} takes no {options}") from None
+    if weighting.needs_positive_losses and cfg.distortion == "log-mse":
+        raise ValueError(f"--weighting {cfg.weighting} takes ratios of task losses, which must be >= 0: "
+                         "use --distortion mse, not log-mse")
     if cfg.val < 0:
         raise ValueError(f"--val must be >= 0 images, got {cfg.val}")
     channels.check_csi(cfg.csi, channels.get(cfg.channel, **cfg.channel_kwargs))
@@ -286,9 +289,8 @@ def train(
                 flip = torch.rand(x.shape[0], generator=g, device=device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             losses = _batch_losses(model, x, labels[idx], cfg, channel, g)
-            total = weighting(losses, shared)
             opt.zero_grad(set_to_none=True)
-            total.backward()
+            total = weighting.backward(losses, shared)
             opt.step()
             sched.step()
             with torch.no_grad():
@@ -300,6 +302,7 @@ def train(
                 progress(f"epoch {epoch + 1}/{cfg.epochs} train PSNR {running} dB", epoch * steps_per_epoch + step + 1,
                          cfg.epochs * steps_per_epoch)
         means = (sums / n).tolist()
+        weighting.end_epoch(means[1:])
         history.append({
             "epoch": epoch + 1,
             "loss": means[0],

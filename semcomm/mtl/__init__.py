@@ -1,5 +1,17 @@
 """Multi-task learning: how per-layer distortion and semantic losses are weighted."""
 
 from semcomm.mtl.weighting import WEIGHTINGS, EqualWeighting, FixedWeighting, LossWeighting, TaskLosses, get_weighting
+from semcomm.mtl.adaptive import DynamicWeightAverage, GradNorm, PCGrad, UncertaintyWeighting
 
-__all__ = ["WEIGHTINGS", "EqualWeighting", "FixedWeighting", "LossWeighting", "TaskLosses", "get_weighting"]
+__all__ = [
+    "WEIGHTINGS",
+    "DynamicWeightAverage",
+    "EqualWeighting",
+    "FixedWeighting",
+    "GradNorm",
+    "LossWeighting",
+    "PCGrad",
+    "TaskLosses",
+    "UncertaintyWeighting",
+    "get_weighting",
+]

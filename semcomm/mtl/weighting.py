@@ -39,12 +39,34 @@ class TaskLosses:
 
 
 class LossWeighting(nn.Module):
-    """Base class: maps per-task losses (and optionally shared parameters) to one scalar."""
+    """Base class: maps per-task losses (and optionally shared parameters) to one scalar.
+
+    The trainer calls :meth:`backward` once per step (after zeroing the gradients) and
+    :meth:`end_epoch` after every epoch. A scheme that combines gradients rather than losses
+    (PCGrad) overrides :meth:`backward`; one that follows the losses across epochs (DWA)
+    overrides :meth:`end_epoch`.
+
+    Attributes:
+        name: registry name.
+        needs_positive_losses: the scheme divides or takes ratios of losses (uncertainty,
+            DWA, GradNorm), so every task loss must be >= 0 (e.g. ``--distortion mse``, not
+            ``log-mse``).
+    """
 
     name: str = "base"
+    needs_positive_losses: bool = False
 
     def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def backward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter]) -> torch.Tensor:
+        """Fill the ``.grad`` of every parameter for this step; returns the (detached) total."""
+        total = self(losses, shared_params)
+        total.backward()
+        return total.detach()
+
+    def end_epoch(self, mean_losses: list[float]) -> None:
+        """Called with the epoch's mean of every task loss (:meth:`TaskLosses.flat` order)."""
 
     def current_weights(self) -> dict[str, list[float]]:
         """The weights in force, for logging: ``{"distortion": [...], "semantic": [...]}``."""

@@ -1,0 +1,127 @@
+"""The adaptive loss weightings, each against the property that defines it, on small synthetic
+problems where the right answer is known; and their use in training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from semcomm.mtl import DynamicWeightAverage, GradNorm, PCGrad, TaskLosses, UncertaintyWeighting
+from semcomm.train import TrainConfig, train
+
+
+def _losses(values: list[torch.Tensor]) -> TaskLosses:
+    half = len(values) // 2
+    return TaskLosses(distortion=values[:half], semantic=values[half:])
+
+
+def test_uncertainty_learns_a_larger_variance_for_the_noisier_task() -> None:
+    """Two regression tasks on one shared estimate, noise std 0.2 and 1.0: at the optimum
+    exp(s_k) equals the task's mean loss, so the noisier task's variance rises above the other's."""
+    torch.manual_seed(0)
+    theta = nn.Parameter(torch.zeros(2))
+    weighting = UncertaintyWeighting(num_layers=1)
+    opt = torch.optim.Adam([theta, *weighting.parameters()], lr=0.05)
+    for _ in range(1500):
+        targets = torch.randn(64, 2) * torch.tensor([0.2, 1.0])
+        mse = (theta - targets).square().mean(dim=0)
+        opt.zero_grad()
+        weighting.backward(_losses([mse[0], mse[1]]), [theta])
+        opt.step()
+    variance = weighting.log_var.detach().exp()
+    assert variance[1] > 10 * variance[0]
+    assert variance[0] == pytest.approx(0.04, rel=0.5) and variance[1] == pytest.approx(1.0, rel=0.5)
+
+
+def test_dwa_weights_follow_the_formula_on_a_scripted_loss_sequence() -> None:
+    weighting = DynamicWeightAverage(num_layers=1, temperature=2.0)
+    epochs = [[1.0, 2.0], [0.5, 1.8], [0.4, 1.0]]
+    assert weighting.current_weights() == {"distortion": [1.0], "semantic": [1.0]}
+    weighting.end_epoch(epochs[0])
+    assert weighting.weights.tolist() == [1.0, 1.0]  # the first two epochs weigh alike
+    for t in (1, 2):
+        weighting.end_epoch(epochs[t])
+        r = torch.tensor([epochs[t][k] / epochs[t - 1][k] for k in range(2)], dtype=torch.float64)
+        expected = 2 * torch.exp(r / 2) / torch.exp(r / 2).sum()
+        assert torch.allclose(weighting.weights, expected)
+    total = weighting(_losses([torch.tensor(3.0), torch.tensor(5.0)]))
+    assert float(total) == pytest.approx(float(3 * weighting.weights[0] + 5 * weighting.weights[1]))
+    restored = DynamicWeightAverage(num_layers=1)
+    restored.load_state_dict(weighting.state_dict())
+    assert torch.equal(restored.weights, weighting.weights) and torch.equal(restored.history, weighting.history)
+
+
+def test_gradnorm_equalises_the_task_gradient_norms_on_the_shared_parameters() -> None:
+    """Two tasks whose gradients on a shared vector differ 30-fold; with alpha = 0 GradNorm
+    drives the weighted gradient norms to one value."""
+    torch.manual_seed(0)
+    shared = nn.Parameter(torch.randn(8))
+    weighting = GradNorm(num_layers=1, alpha=0.0)
+    opt = torch.optim.Adam([*weighting.parameters()], lr=0.02)  # the weights only: a fixed problem
+    a, b = torch.randn(8), torch.randn(8)
+    for _ in range(400):
+        losses = _losses([30 * (shared @ a).square(), (shared @ b).square()])
+        opt.zero_grad()
+        shared.grad = None
+        weighting.backward(losses, [shared])
+        opt.step()
+    w = weighting.normalised().detach()
+    with torch.no_grad():
+        norms = [w[0] * 30 * 2 * (shared @ a).abs() * a.norm(), w[1] * 2 * (shared @ b).abs() * b.norm()]
+    assert float(norms[0] / norms[1]) == pytest.approx(1.0, rel=0.05)
+    assert float(w.sum()) == pytest.approx(2.0)
+
+
+def test_pcgrad_projects_conflicting_gradients_as_the_formula_says() -> None:
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
+    combined = PCGrad.project([g1, g2], [[0, 1], [1, 0]])
+    p1 = g1 - (g1 @ g2) / (g2 @ g2) * g2  # [0.5, 0.5]
+    p2 = g2 - (g2 @ g1) / (g1 @ g1) * g1  # [0, 1]
+    assert torch.allclose(combined, p1 + p2) and torch.allclose(combined, torch.tensor([0.5, 1.5]))
+    assert float(p1 @ g2) >= -1e-7 and float(p2 @ g1) >= -1e-7
+    # Through backward: the shared gradient is the projected sum, the rest the plain sum's.
+    shared, head = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.ones(()))
+    losses = _losses([shared @ g1 + head, shared @ g2 + 2 * head])
+    PCGrad(num_layers=1).backward(losses, [shared])
+    assert torch.allclose(shared.grad, torch.tensor([0.5, 1.5])) and float(head.grad) == 3.0
+    # Gradients that agree are left alone.
+    assert torch.allclose(PCGrad.project([g1, g1], [[0, 1], [1, 0]]), 2 * g1)
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad"])
+def test_each_weighting_trains_and_resumes_exactly(name: str, tmp_path: Path) -> None:
+    cfg = TrainConfig(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8,
+                      limit=128, arch="klt-refine", sample_layers=False, distortion="mse", weighting=name)
+    whole = train(cfg, tmp_path / "whole")
+    assert all(len(h["weights"]["semantic"]) == 2 for h in whole)
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_the_last_epoch(desc: str, done: int, total: int) -> None:
+        if done == total - 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "part", progress=kill_in_the_last_epoch)
+    resumed = train(cfg, tmp_path / "part", resume=True)
+    assert resumed[-1]["loss"] == whole[-1]["loss"] and resumed[-1]["weights"] == whole[-1]["weights"]
+
+
+def test_weighting_options_and_losses_are_checked_in_one_line(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--out", str(tmp_path / "r")]
+    cases = [
+        (["--weighting", "uncertainty"], "--weighting uncertainty takes ratios of task losses"),
+        (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "alpha=2"], "takes no --weighting-opt alpha"),
+        (["--weighting", "gradnorm", "--distortion", "mse", "--weighting-opt", "alpha"], "bad --weighting-opt 'alpha'"),
+        (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "temperature=0"], "temperature must be > 0"),
+    ]
+    for args, message in cases:
+        result = subprocess.run(base + args, capture_output=True, text=True, timeout=300)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
