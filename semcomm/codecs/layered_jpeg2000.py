@@ -38,6 +38,8 @@ import imagecodecs
 import numpy as np
 from PIL import Image
 
+from semcomm.codecs.base import _REFERENCE_SEED
+
 __all__ = ["LayeredEncoding", "LayeredJPEG2000", "length_bits"]
 
 _SOT, _PLT, _SOD, _EOC = 0xFF90, 0xFF58, 0xFF93, b"\xff\xd9"
@@ -131,7 +133,7 @@ class LayeredJPEG2000:
         """The constant header for images of ``shape`` with ``quality_layers`` quality layers."""
         key = (tuple(shape), quality_layers)
         if key not in self._headers:
-            reference = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+            reference = np.random.default_rng(_REFERENCE_SEED).integers(0, 256, size=shape, dtype=np.uint8)
             sizes = [200 * (q + 1) for q in range(quality_layers)]
             self._headers[key] = self._codestream(reference, sizes)[0]
         return self._headers[key]

@@ -154,12 +154,13 @@ class ScalableSSCC(Method):
         budgets = [p.info_bits for p in plans]
         pixels = torch.round(images.detach().clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         encodings = [self.codec.encode(image, budgets) for image in pixels]
+        streams = [self.codec.stream_bits(e, budgets) for e in encodings]  # per image, per layer
         received = []  # per layer: bool [B], the chunk arrived (an empty chunk "arrives")
         for l, (link, plan) in enumerate(zip(self.links, plans)):
             sent = np.array([len(e.chunks[l]) > 0 for e in encodings])
             ok = np.ones(len(encodings), dtype=bool)
             if sent.any():
-                bits = torch.from_numpy(np.stack([self.codec.stream_bits(e, budgets)[l] for e in encodings]))
+                bits = torch.from_numpy(np.stack([stream[l] for stream in streams]))
                 ok = ~sent | link.send(bits, plan, channel, snr, csi, generator=generator).cpu().numpy()
             received.append(ok)
         received_per_image = np.stack(received, axis=1)  # [B, L]
