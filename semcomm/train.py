@@ -23,6 +23,7 @@ from semcomm.data import EMBEDDED, ENV_VAR, load_images
 from semcomm.models.checkpoint import BEST_FILE, MODEL_FILE, STATE_FILE, load_checkpoint, save_checkpoint
 from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, symbols_for_ratio
 from semcomm.models.registry import ARCHITECTURES, build_model
+from semcomm.models.softcast import LAYER_POWERS
 from semcomm.registry import check_choice
 from semcomm.seeding import check_seed, point_generator
 from semcomm.mtl import WEIGHTINGS, TaskLosses, get_weighting
@@ -45,6 +46,8 @@ class TrainConfig:
         epochs, batch_size, lr: optimisation (Adam, cosine decay to lr/100).
         width: conv width of the model.
         arch: the architecture (:data:`semcomm.models.registry.ARCHITECTURES`).
+        layer_power: the split of the frame's power across layers
+            (:data:`semcomm.models.softcast.LAYER_POWERS`; ``"softcast"`` needs ``klt-refine``).
         sample_layers: decode one random layer per example and step instead of all ``L``
             (``L`` times cheaper per step; needs an architecture that supports it). None: the
             architecture's default (on for ``klt-refine``, off for ``conv``).
@@ -71,6 +74,7 @@ class TrainConfig:
     lr: float = 1e-3
     width: int = 64
     arch: str = "conv"
+    layer_power: str = "equal"
     sample_layers: bool | None = False
     distortion: str = "mse"
     val: int = 0
@@ -87,7 +91,8 @@ class TrainConfig:
 
     def model_config(self) -> JSCCConfig:
         n = math.prod(DATASET_SHAPES[self.dataset][0])
-        return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width, self.arch)
+        return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width, self.arch,
+                          self.layer_power)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ratios": list(self.ratios), "snr_train": list(self.snr_train)}
@@ -134,6 +139,9 @@ def validate(cfg: TrainConfig) -> None:
     check_choice("JSCC architecture", cfg.arch, ARCHITECTURES.names())
     if cfg.sample_layers and cfg.arch == "conv":
         raise ValueError("--sample-layers needs an architecture that decodes chosen layers (klt-refine), not 'conv'")
+    check_choice("layer power split", cfg.layer_power, LAYER_POWERS)
+    if cfg.layer_power != "equal" and cfg.arch == "conv":
+        raise ValueError(f"--layer-power {cfg.layer_power} needs an architecture with a SoftCast backbone (klt-refine), not 'conv'")
     check_choice("distortion loss", cfg.distortion, DISTORTIONS)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")

@@ -21,25 +21,33 @@ CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine")
 
 
 def random_softcast(config: JSCCConfig, seed: int = 0) -> SoftCast:
-    """A SoftCast backbone on a random orthonormal basis with decaying eigenvalues."""
+    """A SoftCast backbone on a random orthonormal basis with decaying eigenvalues (the
+    configuration's split of power across layers)."""
     g = torch.Generator().manual_seed(seed)
     n, m = config.source_values, 2 * sum(config.layer_symbols)
     basis, _ = torch.linalg.qr(torch.randn(n, m, generator=g, dtype=torch.float64))
     eigvals = 0.5 * torch.arange(1, m + 1, dtype=torch.float64) ** -1.2
-    return SoftCast(torch.full((n,), 0.4), basis.float(), eigvals.float(), config.layer_symbols)
+    return SoftCast(torch.full((n,), 0.4), basis.float(), eigvals.float(), config.layer_symbols, config.layer_power)
 
 
-def model_and_images(seed: int = 0) -> tuple[KLTRefineJSCC, torch.Tensor]:
+def model_and_images(seed: int = 0, config: JSCCConfig = CONFIG) -> tuple[KLTRefineJSCC, torch.Tensor]:
     torch.manual_seed(seed)
-    model = KLTRefineJSCC(CONFIG, random_softcast(CONFIG)).eval()
+    model = KLTRefineJSCC(config, random_softcast(config)).eval()
     x = torch.rand((5, *CONFIG.image_shape), generator=torch.Generator().manual_seed(1))
     return model, x
 
 
-@pytest.mark.parametrize("csi,channel", [("perfect", "awgn"), ("perfect", "rayleigh-block"), ("none", "rician")])
-def test_untrained_model_is_the_linear_scheme(csi: str, channel: str) -> None:
+@pytest.mark.parametrize("csi,channel,power", [("perfect", "awgn", "equal"), ("perfect", "rayleigh-block", "equal"),
+                                              ("none", "rician", "equal"), ("perfect", "awgn", "softcast"),
+                                              ("none", "rician", "softcast")])
+def test_untrained_model_is_the_linear_scheme(csi: str, channel: str, power: str) -> None:
     """Every learned part starts at zero: outputs equal KLT + SoftCast + LMMSE, layer by layer."""
-    model, x = model_and_images()
+    config = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine", layer_power=power)
+    model, x = model_and_images(config=config)
+    if power == "softcast":  # the layers' powers differ, the frame's is 1 per example
+        layer_energy = [float(channels.average_power(s).mean()) for s in model(x, channels.get("awgn"), 5.0).symbols]
+        assert layer_energy[0] > 1 > layer_energy[-1]
+        assert sum(e * k for e, k in zip(layer_energy, config.layer_symbols)) == pytest.approx(sum(config.layer_symbols), rel=1e-5)
     ch = channels.get(channel)
     out = model(x, ch, 5.0, csi=csi, generator=torch.Generator().manual_seed(3))
     sc = model.softcast
@@ -51,7 +59,7 @@ def test_untrained_model_is_the_linear_scheme(csi: str, channel: str) -> None:
         rx = channels.receive(rx_out, csi)
         c_hat = sc.estimate(rx.x_hat, rx.noise_var, scales)
     for layer, mask in enumerate(sc.layer_masks()):
-        linear = sc.synthesise(c_hat * mask, CONFIG.image_shape).clamp(0, 1)
+        linear = sc.synthesise(c_hat * mask, config.image_shape).clamp(0, 1)
         assert torch.allclose(out.recon[layer], linear, atol=1e-5)
 
 
@@ -110,6 +118,21 @@ def test_checkpoint_names_its_architecture_and_round_trips(tmp_path: Path) -> No
     a = model(x, channels.get("awgn"), 3.0, generator=g()).recon
     b = loaded(x, channels.get("awgn"), 3.0, generator=g()).recon
     assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_layer_power_round_trips_and_old_checkpoints_split_power_equally(tmp_path: Path) -> None:
+    config = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine", layer_power="softcast")
+    model, x = model_and_images(config=config)
+    save_checkpoint(tmp_path, model, {"model": config.to_dict()})
+    loaded, _ = load_checkpoint(tmp_path)
+    assert loaded.config.layer_power == "softcast"
+    assert torch.allclose(loaded.softcast.layer_powers(), model.softcast.layer_powers())
+    a = model(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
+    b = loaded(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert JSCCConfig.from_dict({k: v for k, v in CONFIG.to_dict().items() if k != "layer_power"}).layer_power == "equal"
+    with pytest.raises(ValueError, match="'conv' architecture sends every layer at unit power"):
+        build_model(JSCCConfig("mnist", (20,), arch="conv", layer_power="softcast"))
 
 
 def test_checkpoint_without_architecture_key_loads_as_conv(tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ def _psnr(recon: torch.Tensor, x: torch.Tensor) -> float:
     return float((-10 * torch.log10(mse)).mean())
 
 
-def test_awgn_mse_equals_the_lmmse_formula_on_a_gaussian_source() -> None:
+@pytest.mark.parametrize("layer_power", ["equal", "softcast"])
+def test_awgn_mse_equals_the_lmmse_formula_on_a_gaussian_source(layer_power: str) -> None:
     # A Gaussian source of known covariance Q diag(lam) Q^T, m of its n components sent.
     n, layers = 1600, (300, 450)
     m = 2 * sum(layers)
@@ -54,7 +55,7 @@ def test_awgn_mse_equals_the_lmmse_formula_on_a_gaussian_source() -> None:
     basis, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))
     lam = 2.0 * 0.997 ** torch.arange(n, dtype=torch.float64)
     mean = torch.rand(n, dtype=torch.float64, generator=g)
-    softcast = SoftCast(mean.float(), basis.float(), lam.float(), layers)
+    softcast = SoftCast(mean.float(), basis.float(), lam.float(), layers, layer_power)
     batch = 2000
     x = (mean + (torch.randn(batch, n, dtype=torch.float64, generator=g) * lam.sqrt()) @ basis.T).float()
     _, scales = softcast.transmit(x)  # the per-example layer scales the receiver is told
@@ -92,6 +93,41 @@ def test_softcast_amplitudes_give_each_layer_unit_energy() -> None:
     c = torch.randn(20000, 32, generator=torch.Generator().manual_seed(2)) * lam.sqrt()
     _, scales = softcast.modulate(c)
     assert torch.allclose(scales.pow(-2).mean(0), torch.ones(3), rtol=0.03)
+
+
+def test_softcast_power_split_is_the_single_layer_allocation_and_keeps_the_frame_at_unit_energy() -> None:
+    layers = (3, 5, 8)
+    lam = torch.sort(torch.rand(32, generator=torch.Generator().manual_seed(1)) * 4 + 1e-3, descending=True).values
+    split = SoftCast(torch.zeros(32), torch.eye(32), lam, layers, "softcast")
+    single = SoftCast(torch.zeros(32), torch.eye(32), lam, (16,))
+    # Over the whole frame it is SoftCast's one-layer allocation: the top layer's receiver is
+    # the single-resolution linear scheme.
+    assert torch.allclose(split.amplitudes, single.amplitudes, rtol=1e-6)
+    powers = split.layer_powers().double()
+    k = torch.tensor(layers, dtype=torch.float64)
+    assert float((powers * k).sum() / k.sum()) == pytest.approx(1.0, rel=1e-6)
+    # P_l is the mean of sqrt(lambda) over layer l, normalised: decreasing with the eigenvalues.
+    root = torch.stack([p.double().sqrt().mean() for p in lam.split([2 * q for q in layers])])
+    assert torch.allclose(powers, root / float((root * k).sum() / k.sum()), rtol=1e-5)
+    assert powers[0] > 1 > powers[-1]
+    # Per example: each layer at exactly P_l, so the frame at exactly unit energy per symbol.
+    c = torch.randn(50, 32, generator=torch.Generator().manual_seed(2)) * lam.sqrt()
+    symbols, _ = split.modulate(c)
+    per_layer = torch.stack([channels.average_power(s, dim=-1)[:, 0] for s in symbols.split(list(layers), -1)], -1)
+    assert torch.allclose(per_layer, powers.float().expand(50, -1), rtol=1e-5)
+    assert torch.allclose(channels.average_power(symbols, dim=-1), torch.ones(50, 1), rtol=1e-5)
+    # More power to layer 1 lowers the MSE of the layer-1 receiver and of the full receiver.
+    equal = SoftCast(torch.zeros(32), torch.eye(32), lam, layers)
+    for nv in (1.0, 0.1, 0.01):
+        for mask in (equal.layer_masks()[0], equal.layer_masks()[-1]):
+            assert float((split.mse_per_coefficient(nv) * mask).sum()) < float((equal.mse_per_coefficient(nv) * mask).sum())
+
+
+def test_unknown_layer_power_is_one_line() -> None:
+    with pytest.raises(ValueError, match=r"^unknown layer power split 'frame'; choose one of: equal, softcast$"):
+        SoftCast(torch.zeros(4), torch.eye(4), torch.ones(4), (2,), "frame")
+    with pytest.raises(ValueError, match=r"layer power split.*'frame'.*equal, softcast"):
+        LinearMethod("mnist", MNIST_LAYERS, data_root="embedded", layer_power="frame")
 
 
 @pytest.mark.parametrize("channel", ["awgn", "rayleigh-block"])
@@ -149,12 +185,29 @@ def test_no_csi_gives_the_mean_image_on_rayleigh_and_changes_nothing_on_awgn(lin
     assert _psnr(rician[-1].recon, x) > _psnr(mean, x) + 3
 
 
+def test_linear_takes_the_split_of_power_of_the_model_it_is_matched_to(tmp_path: Path) -> None:
+    from semcomm.models import JSCCConfig
+    from semcomm.models.checkpoint import save_checkpoint
+    from semcomm.models.klt_jscc import KLTRefineJSCC
+
+    config = JSCCConfig("mnist", MNIST_LAYERS, width=8, arch="klt-refine", layer_power="softcast")
+    klt = get_klt("mnist", "embedded")
+    model = KLTRefineJSCC(config, SoftCast(klt.mean, klt.basis, klt.eigvals, MNIST_LAYERS, "softcast"))
+    save_checkpoint(tmp_path / "run", model, {"model": config.to_dict()})
+    methods = sweep_methods([str(tmp_path / "run")], ["linear"], SSCCSpec([], []), None, data_root="embedded")
+    assert methods[1].describe()["layer_power"] == "softcast"
+    # with --ratio the layers are the user's, and so is the (default, equal) split
+    methods = sweep_methods([str(tmp_path / "run")], ["linear"], SSCCSpec([], []), None, layer_ratios=(24 / 784,) * 2,
+                            data_root="embedded")
+    assert methods[1].describe()["layer_power"] == "equal"
+
+
 def test_describe_and_logits(mnist: torch.Tensor) -> None:
     method = sweep_methods(["mnist-l3"], ["linear"], SSCCSpec([], []), None, data_root="embedded")[1]
     assert isinstance(method, LinearMethod) and method.layer_symbols == MNIST_LAYERS
     shipped = KLT.load(shipped_klt_path("mnist"))
     assert method.describe() == {
-        "name": "linear", "dataset": "mnist", "layer_symbols": [24, 24, 24], "ratio": 72 / 784,
+        "name": "linear", "dataset": "mnist", "layer_symbols": [24, 24, 24], "layer_power": "equal", "ratio": 72 / 784,
         "klt": {"images": 60000, "md5": shipped.source["md5"]}, "classifier": "mnist-l3",
     }
     labels = torch.from_numpy(load_sample("mnist").labels[:500])

@@ -127,6 +127,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["--dataset", "svhn"], "unknown dataset 'svhn'"),
         (["--snr-train", "20:0"], "bad --snr-train '20:0'"),
         (["--data-root", "/nonexistent/data"], "/nonexistent/data"),
+        (["--layer-power", "frame"], "unknown layer power split 'frame'; choose one of: equal, softcast"),
+        (["--layer-power", "softcast", "--arch", "conv"], "--layer-power softcast needs an architecture with a SoftCast backbone"),
     ],
 )
 def test_train_bad_input_one_line(args: list[str], message: str, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ Per batch of images ``x`` ``[B, C, H, W]`` (``n = C H W``), ``L`` layers of ``k_
 1. transmitter (SNR-agnostic): coefficients ``c = U^T (x - mu)`` ``[B, m]`` (the ``m`` leading
    principal components of the training split, :func:`semcomm.models.klt.get_klt`), SoftCast
    amplitudes per coefficient, two coefficients per complex symbol, each layer of each image
-   scaled by ``a_l(x)`` to exactly ``E|s|^2 = 1``: symbols ``[B, K]``, scales ``[B, L]``;
+   scaled by ``a_l(x)`` to exactly ``E|s_l|^2 = P_l`` (``layer_power``: 1 for every layer, or
+   SoftCast's split of the frame's power): symbols ``[B, K]``, scales ``[B, L]``;
 2. one channel call for all layers; :func:`channels.receive` with the CSI mode (ZF):
    ``x_hat`` ``[B, K]`` and its error variance;
 3. per-coefficient LMMSE ``c_hat`` ``[B, m]`` (:meth:`SoftCast.estimate`; without CSI
@@ -43,7 +44,7 @@ from semcomm.data.base import check_choice
 from semcomm.methods.base import LayerResult, Method
 from semcomm.models.klt import KLT, get_klt
 from semcomm.models.multires_jscc import DATASET_SHAPES, cumulative_ratios
-from semcomm.models.softcast import SoftCast
+from semcomm.models.softcast import LAYER_POWERS, SoftCast
 
 __all__ = ["LinearMethod", "linear_coefficients"]
 
@@ -81,6 +82,8 @@ class LinearMethod(Method):
         classifier: images ``[B, C, H, W]`` -> logits ``[B, classes]``, or None (no accuracy).
         classifier_name: what the classifier is, for the results file's config.
         klt: a KLT to use instead of :func:`get_klt`'s (tests).
+        layer_power: the split of the frame's power across layers
+            (:data:`~semcomm.models.softcast.LAYER_POWERS`; a sweep uses its JSCC model's).
 
     Raises:
         ValueError: one line, for a missing or unknown dataset, missing or bad layer sizes, or
@@ -98,6 +101,7 @@ class LinearMethod(Method):
         classifier: Callable[[torch.Tensor], torch.Tensor] | None = None,
         classifier_name: str | None = None,
         klt: KLT | None = None,
+        layer_power: str = "equal",
     ) -> None:
         if dataset is None:
             raise ValueError(f"method 'linear' needs a dataset; choose one of: {', '.join(DATASETS)}")
@@ -115,8 +119,9 @@ class LinearMethod(Method):
                 f"carry {2 * sum(self.layer_symbols)} KLT coefficients, but a {self.dataset} image has {n}: "
                 "the total bandwidth ratio must be at most 1/2"
             )
+        self.layer_power = check_choice("layer power split", layer_power, LAYER_POWERS)
         self.klt = klt if klt is not None else get_klt(self.dataset, data_root)
-        self.softcast = SoftCast(self.klt.mean, self.klt.basis, self.klt.eigvals, self.layer_symbols)
+        self.softcast = SoftCast(self.klt.mean, self.klt.basis, self.klt.eigvals, self.layer_symbols, self.layer_power)
         self.classifier = classifier
         self.classifier_name = classifier_name
 
@@ -134,6 +139,7 @@ class LinearMethod(Method):
             "name": self.name,
             "dataset": self.dataset,
             "layer_symbols": list(self.layer_symbols),
+            "layer_power": self.layer_power,
             "ratio": self.ratio,
             "klt": {"images": self.klt.source.get("images"), "md5": self.klt.source.get("md5")},
             "classifier": self.classifier_name,

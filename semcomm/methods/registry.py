@@ -133,7 +133,7 @@ def sweep_methods(
         sscc: the SSCC settings (its classifier also scores ``linear``).
         dataset: the dataset, or None for the JSCC models' own.
         layer_ratios: bandwidth ratio ``k_l/n`` of each layer of ``linear``, or None for the
-            first JSCC model's layers.
+            first JSCC model's layers and split of power across layers.
         data_root: where ``linear`` fits its KLT if it is not cached (None: ``$SEMCOMM_DATA``,
             else the shipped KLT; ``"embedded"``: the shipped KLT).
         names: labels of the JSCC models of ``sources``, in order (default: their pretrained
@@ -161,8 +161,9 @@ def sweep_methods(
             return get_method(name, dataset=ds)
         layers = _layer_symbols(LINEAR, layer_ratios, ds, models)
         model, model_name = classifier()
+        power = models[0].model.config.layer_power if models and not layer_ratios else "equal"
         return LinearMethod(ds, layers, data_root=data_root, classifier=None if model is None else model.classify,
-                            classifier_name=model_name)
+                            classifier_name=model_name, layer_power=power)
 
     methods: list[Method] = list(models) + [build(name) for name in named]
     if SSCC in extra:

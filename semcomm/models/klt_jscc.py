@@ -7,8 +7,10 @@ find the nonlinear gain:
 
 - **Transmitter** (SNR-agnostic, for broadcast): a learned image-to-image CNN adds ``D(x)`` to
   the image before the KLT, ``c = U^T (x + D(x) - mu)`` (``U^T D`` spans every coefficient
-  residual), and learned per-coefficient log-gains rescale the SoftCast allocation. Each layer
-  is normalised per example to ``E|s|^2 = 1``; the layer scales reach the receiver as side
+  residual), and learned per-coefficient log-gains rescale the SoftCast allocation within each
+  layer. Each layer is normalised per example to its power ``P_l`` (1 with
+  ``config.layer_power="equal"``; SoftCast's split of the frame's power with ``"softcast"``,
+  unit energy per symbol over the frame); the layer scales reach the receiver as side
   information, as for the linear scheme (same constraint, same side information).
 - **Receiver of layers 1..l**: the LMMSE coefficients of layers ``1..l`` (later ones zero)
   give the linear reconstruction ``x_lin``; a U-Net refiner adds a residual,
@@ -91,7 +93,9 @@ class KLTRefineJSCC(nn.Module):
         c, h, w = config.image_shape
         n, m = c * h * w, 2 * sum(config.layer_symbols)
         if softcast is None:
-            softcast = SoftCast(torch.zeros(n), torch.zeros(n, m), torch.ones(m), config.layer_symbols)
+            softcast = SoftCast(torch.zeros(n), torch.zeros(n, m), torch.ones(m), config.layer_symbols, config.layer_power)
+        if softcast.layer_power != config.layer_power:
+            raise ValueError(f"the backbone splits power {softcast.layer_power!r}, the configuration {config.layer_power!r}")
         self.softcast = softcast
         self.gain_log = nn.Parameter(torch.zeros(m))
         self.tx_residual = UNet(c, 0, config.width, depth=2)
@@ -107,8 +111,8 @@ class KLTRefineJSCC(nn.Module):
         return self.softcast.amplitudes * self.gain_log.exp()
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[B, C, H, W]`` -> (symbols ``[B, K]``, unit power per example and layer; layer
-        scales ``[B, L]``, the side information)."""
+        """``[B, C, H, W]`` -> (symbols ``[B, K]``, energy ``P_l`` per symbol for each example and
+        layer; layer scales ``[B, L]``, the side information)."""
         expected = self.config.image_shape
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(f"images must have shape [B, {', '.join(map(str, expected))}], got {tuple(images.shape)}")

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 import channels
+from semcomm.models.softcast import LAYER_POWERS
 
 __all__ = ["JSCCConfig", "JSCCOutput", "MultiResJSCC", "DATASET_SHAPES", "cumulative_ratios", "symbols_for_ratio"]
 
@@ -64,12 +65,18 @@ class JSCCConfig:
         width: channels of the conv trunks.
         arch: the architecture's key in :data:`semcomm.models.registry.ARCHITECTURES`
             (``"conv"``, this module's model, is what checkpoints without a key hold).
+        layer_power: how the frame's power is split across layers
+            (:data:`semcomm.models.softcast.LAYER_POWERS`): ``"equal"`` (unit energy per symbol
+            in every layer; what checkpoints without the key hold) or ``"softcast"`` (fixed
+            per-layer powers ``P_l`` from SoftCast's allocation over the whole frame, unit
+            energy per symbol over the frame; ``klt-refine`` only).
     """
 
     dataset: str
     layer_symbols: tuple[int, ...]
     width: int = 64
     arch: str = "conv"
+    layer_power: str = "equal"
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASET_SHAPES:
@@ -79,6 +86,8 @@ class JSCCConfig:
         if any(not isinstance(k, int) or k < 1 for k in self.layer_symbols):
             raise ValueError(f"layer_symbols must be positive integers, got {self.layer_symbols}")
         object.__setattr__(self, "layer_symbols", tuple(self.layer_symbols))
+        if self.layer_power not in LAYER_POWERS:
+            raise ValueError(f"unknown layer power split {self.layer_power!r}; choose one of: {', '.join(LAYER_POWERS)}")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -106,7 +115,8 @@ class JSCCConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JSCCConfig:
-        return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"))
+        return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"),
+                   layer_power=d.get("layer_power", "equal"))
 
 
 @dataclass
@@ -116,7 +126,8 @@ class JSCCOutput:
     Attributes:
         recon: ``L`` tensors ``[B, C, H, W]`` in [0, 1].
         logits: ``L`` tensors ``[B, num_classes]``.
-        symbols: the transmitted layers, ``L`` complex tensors ``[B, k_l]`` (unit power each).
+        symbols: the transmitted layers, ``L`` complex tensors ``[B, k_l]`` (energy per symbol
+            ``P_l`` each: 1 unless the model splits the frame's power unequally).
     """
 
     recon: list[torch.Tensor]

@@ -42,6 +42,8 @@ def build_model(config: JSCCConfig, data_root: Any = None, fresh: bool = False) 
 
 
 def _conv(config: JSCCConfig, data_root: Any, fresh: bool) -> nn.Module:
+    if config.layer_power != "equal":
+        raise ValueError(f"the 'conv' architecture sends every layer at unit power (layer power 'equal'), not {config.layer_power!r}")
     return MultiResJSCC(config)
 
 
@@ -49,7 +51,7 @@ def _klt_refine(config: JSCCConfig, data_root: Any, fresh: bool) -> nn.Module:
     if not fresh:
         return KLTRefineJSCC(config)
     klt = get_klt(config.dataset, data_root)
-    return KLTRefineJSCC(config, SoftCast(klt.mean, klt.basis, klt.eigvals, config.layer_symbols))
+    return KLTRefineJSCC(config, SoftCast(klt.mean, klt.basis, klt.eigvals, config.layer_symbols, config.layer_power))
 
 
 register("conv", _conv)

@@ -7,12 +7,18 @@ Transmitter, per image ``x`` (``n = C H W`` values in [0, 1]):
    descending). Layer ``l`` carries the next ``2 k_l`` coefficients as ``k_l`` complex symbols
    (coefficient ``2j`` on I, ``2j + 1`` on Q of symbol ``j``).
 2. Power allocation (SoftCast): coefficient ``i`` of layer ``l`` is sent with amplitude
-   ``g_i = alpha_l lambda_i^(-1/4)``, ``alpha_l`` such that ``sum_{i in l} g_i^2 lambda_i = k_l``:
-   on average over the training images every layer has unit energy per symbol.
+   ``g_i = alpha_l lambda_i^(-1/4)``, ``alpha_l`` such that ``sum_{i in l} g_i^2 lambda_i = P_l k_l``:
+   on average over the training images layer ``l`` has energy ``P_l`` per symbol. The layer
+   powers (:data:`LAYER_POWERS`) are ``"equal"`` (``P_l = 1``: every layer meets the power
+   convention on its own) or ``"softcast"`` (SoftCast's allocation over the whole frame,
+   ``g_i ∝ lambda_i^(-1/4)`` across layers: the strong leading coefficients of layer 1 get
+   more power, the later layers less; ``sum_l k_l P_l = sum_l k_l``, so the frame has unit
+   energy per symbol).
 3. Per-example power: every layer of every image is then scaled by ``a_l(x)`` to exactly
-   ``E|s|^2 = 1`` (:func:`channels.normalize_power`), the project's convention for every
-   transmitter. The receiver is told ``a_l`` (one real per layer and image) as side
-   information; see the README for what it costs.
+   ``E|s_l|^2 = P_l`` (with equal powers: :func:`channels.normalize_power`'s unit energy, the
+   project's convention for every transmitter; with ``"softcast"`` powers the whole frame of
+   every image has exactly unit energy per symbol). The receiver is told ``a_l`` (one real per
+   layer and image) as side information; see the README for what it costs.
 
 Receiver: the equalised symbols ``x_hat = s + e`` with per-symbol error variance ``sigma^2``
 (:func:`channels.receive`, ZF) give, per real coefficient, ``r_i = a g_i c_i + e_i`` with
@@ -41,16 +47,23 @@ from torch import nn
 
 import channels
 
-__all__ = ["SoftCast", "softcast_amplitudes"]
+__all__ = ["LAYER_POWERS", "SoftCast", "softcast_amplitudes"]
+
+#: How the frame's power is split across layers: ``"equal"``, unit energy per symbol in every
+#: layer; ``"softcast"``, SoftCast's allocation over all layers' coefficients at once.
+LAYER_POWERS = ("equal", "softcast")
 
 
-def softcast_amplitudes(eigvals: torch.Tensor, layer_symbols: tuple[int, ...]) -> torch.Tensor:
-    """SoftCast amplitudes ``g`` ``[m]`` (``m = 2 sum k_l``): ``g_i ∝ lambda_i^(-1/4)`` within each
-    layer, scaled so that each layer has unit average energy per complex symbol over a source
-    with per-coefficient variances ``eigvals`` ``[m]``."""
+def softcast_amplitudes(eigvals: torch.Tensor, layer_symbols: tuple[int, ...], layer_power: str = "equal") -> torch.Tensor:
+    """SoftCast amplitudes ``g`` ``[m]`` (``m = 2 sum k_l``) for a source with per-coefficient
+    variances ``eigvals`` ``[m]``: ``g_i ∝ lambda_i^(-1/4)``, scaled so that, on average, each
+    layer has unit energy per complex symbol (``layer_power="equal"``) or the whole frame has
+    (``"softcast"``: one scale for all layers)."""
     lam = eigvals.double().clamp_min(1e-12)
+    sizes = [2 * k for k in layer_symbols]
+    groups = [(lam, sum(layer_symbols))] if layer_power == "softcast" else list(zip(lam.split(sizes), layer_symbols))
     out = []
-    for part, k in zip(lam.split([2 * k for k in layer_symbols]), layer_symbols):
+    for part, k in groups:
         shape = part.pow(-0.25)
         out.append(shape * torch.sqrt(k / (shape.square() * part).sum()))
     return torch.cat(out).to(eigvals.dtype)
@@ -64,19 +77,24 @@ class SoftCast(nn.Module):
         basis: leading KLT basis vectors ``[n, m]`` as columns, ``m >= 2 sum(layer_symbols)``.
         eigvals: their eigenvalues ``[m]`` (variances of the coefficients), descending.
         layer_symbols: complex symbols ``k_l`` of each layer.
+        layer_power: the split of the frame's power across layers (:data:`LAYER_POWERS`).
     """
 
-    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, eigvals: torch.Tensor, layer_symbols: tuple[int, ...]) -> None:
+    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, eigvals: torch.Tensor, layer_symbols: tuple[int, ...],
+                 layer_power: str = "equal") -> None:
         super().__init__()
+        if layer_power not in LAYER_POWERS:
+            raise ValueError(f"unknown layer power split {layer_power!r}; choose one of: {', '.join(LAYER_POWERS)}")
         m = 2 * sum(layer_symbols)
         if basis.shape[1] < m or eigvals.shape[0] < m:
             raise ValueError(f"the KLT holds {basis.shape[1]} components; {len(layer_symbols)} layers of "
                              f"{'+'.join(map(str, layer_symbols))} symbols need {m}")
         self.layer_symbols = tuple(int(k) for k in layer_symbols)
+        self.layer_power = layer_power
         self.register_buffer("mean", mean.float().reshape(-1).clone())
         self.register_buffer("basis", basis[:, :m].float().contiguous().clone())
         self.register_buffer("eigvals", eigvals[:m].float().clone())
-        self.register_buffer("amplitudes", softcast_amplitudes(self.eigvals, self.layer_symbols))
+        self.register_buffer("amplitudes", softcast_amplitudes(self.eigvals, self.layer_symbols, layer_power))
         layer_of = torch.repeat_interleave(torch.arange(len(layer_symbols)), torch.tensor([2 * k for k in layer_symbols]))
         self.register_buffer("layer_of_coefficient", layer_of, persistent=False)
 
@@ -84,6 +102,15 @@ class SoftCast(nn.Module):
     def num_coefficients(self) -> int:
         """``m = 2 sum k_l``."""
         return self.basis.shape[1]
+
+    def layer_powers(self) -> torch.Tensor:
+        """Energy per symbol ``P_l`` ``[L]`` of each layer: 1 with ``"equal"`` powers, else the
+        per-layer share of the SoftCast amplitudes (``sum_{i in l} g_i^2 lambda_i / k_l``; the
+        ``k_l``-weighted mean is 1)."""
+        if self.layer_power == "equal":
+            return torch.ones(len(self.layer_symbols), device=self.eigvals.device)
+        energy = (self.amplitudes.double().square() * self.eigvals.double()).split([2 * k for k in self.layer_symbols])
+        return torch.stack([e.sum() / k for e, k in zip(energy, self.layer_symbols)]).float()
 
     def analyse(self, images: torch.Tensor) -> torch.Tensor:
         """KLT coefficients ``[B, m]`` of images ``[B, C, H, W]``."""
@@ -94,13 +121,16 @@ class SoftCast(nn.Module):
         return (coefficients @ self.basis.T + self.mean).reshape(-1, *shape)
 
     def modulate(self, coefficients: torch.Tensor, gains: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Coefficients ``[B, m]`` -> (symbols ``[B, K]`` complex with ``E|s|^2 = 1`` per example
-        and layer, per-example layer scales ``a`` ``[B, L]``). ``gains`` ``[m]`` replaces the
-        SoftCast amplitudes (a learned allocation)."""
+        """Coefficients ``[B, m]`` -> (symbols ``[B, K]`` complex with ``E|s_l|^2 = P_l``
+        (:meth:`layer_powers`) per example and layer, per-example layer scales ``a`` ``[B, L]``).
+        ``gains`` ``[m]`` replaces the SoftCast amplitudes (a learned allocation within layers;
+        the layer powers stay ``P_l``)."""
         z = coefficients * (self.amplitudes if gains is None else gains)
         s = torch.complex(z[:, 0::2], z[:, 1::2])
         layers = s.split(list(self.layer_symbols), dim=-1)
         scales = torch.cat([torch.rsqrt(channels.average_power(x, dim=-1) + 1e-12) for x in layers], dim=-1)
+        if self.layer_power != "equal":
+            scales = scales * self.layer_powers().sqrt()
         return torch.cat([x * a[:, None] for x, a in zip(layers, scales.unbind(-1))], dim=-1), scales
 
     def transmit(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +187,8 @@ class SoftCast(nn.Module):
         return (self.layer_of_coefficient[None, :] <= torch.arange(len(self.layer_symbols), device=self.eigvals.device)[:, None]).float()
 
     def mse_per_coefficient(self, noise_var: float, gains: torch.Tensor | None = None) -> torch.Tensor:
-        """Closed-form LMMSE error ``[m]`` per coefficient with unit layer scales and per-symbol
+        """Closed-form LMMSE error ``[m]`` per coefficient with unit per-example scales (the
+        training-average layer powers) and per-symbol
         error variance ``noise_var``: ``lambda (sigma^2/2) / (g^2 lambda + sigma^2/2)``."""
         g2 = (self.amplitudes if gains is None else gains).square()
         return self.eigvals * (noise_var / 2) / (g2 * self.eigvals + noise_var / 2)
