@@ -626,7 +626,7 @@ def train(
         typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer "
                           "(default 0.05)"),
     ] = None,
-    weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm or pcgrad (uncertainty, dwa and gradnorm need --distortion mse)")] = "fixed",
+    weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm, pcgrad, upgrad or imtl-g (uncertainty, dwa and gradnorm need --distortion mse; upgrad and imtl-g need semcomm[mtl])")] = "fixed",
     weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0")] = None,
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,

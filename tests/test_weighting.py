@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from semcomm.mtl import DynamicWeightAverage, GradNorm, PCGrad, TaskLosses, UncertaintyWeighting
+from semcomm.mtl import DynamicWeightAverage, GradNorm, JacobianDescent, PCGrad, TaskLosses, UncertaintyWeighting
 from semcomm.train import TrainConfig, train
 
 
@@ -93,7 +93,40 @@ def test_pcgrad_projects_conflicting_gradients_as_the_formula_says() -> None:
     assert torch.allclose(PCGrad.project([g1, g1], [[0, 1], [1, 0]]), 2 * g1)
 
 
-@pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad"])
+def test_upgrad_direction_conflicts_with_no_task_and_is_the_sum_without_conflict() -> None:
+    upgrad = JacobianDescent(num_layers=1, aggregator="upgrad")
+    agree = torch.tensor([[1.0, 0.2, 0.0], [0.3, 1.0, 0.5]])
+    assert torch.allclose(upgrad.direction(agree), agree.sum(0), atol=1e-5)  # no conflict: the plain sum
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):  # random Jacobians with conflicts: J d >= 0 for every task, up to the 1e-4 that
+        # torchjd's solver adds to the (normalised) Gramian's diagonal
+        jac = torch.randn(4, 6, generator=g, dtype=torch.float64)
+        d = upgrad.direction(jac.float()).double()
+        assert ((jac @ d) / (jac.norm(dim=1) * d.norm()) >= -5e-3).all(), jac @ d
+    conflict = torch.tensor([[1.0, 0.0], [-2.0, 0.5]])
+    assert float(conflict[0] @ conflict.sum(0)) < 0  # the plain sum would raise task 1's loss
+    d = upgrad.direction(conflict)
+    assert (conflict @ d >= -1e-6).all() and not torch.allclose(d, conflict.sum(0))
+
+
+def test_imtl_g_direction_projects_equally_on_every_task() -> None:
+    imtl = JacobianDescent(num_layers=1, aggregator="imtl-g")
+    jac = torch.tensor([[2.0, 0.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    d = imtl.direction(jac)
+    projections = (jac / jac.norm(dim=1, keepdim=True)) @ d
+    assert torch.allclose(projections, projections[0].expand(3), rtol=1e-4) and projections[0] > 0
+
+
+def test_jacobian_descent_fills_the_shared_gradient_with_the_direction() -> None:
+    shared, head = nn.Parameter(torch.tensor([1.0, -2.0])), nn.Parameter(torch.tensor(0.5))
+    losses = _losses([(shared * torch.tensor([1.0, 0.0])).sum() * 3 + head, (shared * torch.tensor([-1.0, 1.0])).sum()])
+    upgrad = JacobianDescent(num_layers=1, aggregator="upgrad")
+    upgrad.backward(losses, [shared])
+    jac = torch.tensor([[3.0, 0.0], [-1.0, 1.0]])
+    assert torch.allclose(shared.grad, upgrad.direction(jac)) and float(head.grad) == 1.0
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g"])
 def test_each_weighting_trains_and_resumes_exactly(name: str, tmp_path: Path) -> None:
     cfg = TrainConfig(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8,
                       limit=128, arch="klt-refine", sample_layers=False, distortion="mse", weighting=name)
@@ -125,3 +158,12 @@ def test_weighting_options_and_losses_are_checked_in_one_line(tmp_path: Path) ->
         result = subprocess.run(base + args, capture_output=True, text=True, timeout=300)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
+
+
+def test_jacobian_descent_without_torchjd_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchjd" else real(name, *a))
+    with pytest.raises(ValueError, match=r'^--weighting upgrad needs torchjd .*pip install "semcomm\[mtl\]"$'):
+        JacobianDescent(num_layers=1, aggregator="upgrad")

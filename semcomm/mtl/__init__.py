@@ -2,6 +2,7 @@
 
 from semcomm.mtl.weighting import WEIGHTINGS, EqualWeighting, FixedWeighting, LossWeighting, TaskLosses, get_weighting
 from semcomm.mtl.adaptive import DynamicWeightAverage, GradNorm, PCGrad, UncertaintyWeighting
+from semcomm.mtl.jacobian import JacobianDescent
 
 __all__ = [
     "WEIGHTINGS",
@@ -9,6 +10,7 @@ __all__ = [
     "EqualWeighting",
     "FixedWeighting",
     "GradNorm",
+    "JacobianDescent",
     "LossWeighting",
     "PCGrad",
     "TaskLosses",
