@@ -291,14 +291,18 @@ def _sweep_table(records: list[dict[str, Any]]) -> Table:
     datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
     table = Table(title=f"Sweep on {datasets}")
     # "\[" is a literal "[" in rich markup.
-    for col in ("method", "channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy"):
+    with_tasks = any(r.get("tasks") for r in records)
+    for col in ("method", "channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy",
+                *(["other tasks"] if with_tasks else [])):
         table.add_column(col, justify="right")
     for r in records:
         accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
+        tasks = ", ".join(f"{task} {metric} {100 * v:.2f} %" if metric == "accuracy" else f"{task} {metric} {v:.4g}"
+                          for task, scores in r.get("tasks", {}).items() for metric, v in scores.items())
         table.add_row(
             r["method"], r["channel"], r["csi"], f"{r['snr_db']:g}", "-" if r["layer"] is None else str(r["layer"]),
             ratio_label(r["ratio"]),
-            _with_ci(r["psnr"], r["psnr_ci95"]), f"{r['ssim']:.4f}", accuracy,
+            _with_ci(r["psnr"], r["psnr_ci95"]), f"{r['ssim']:.4f}", accuracy, *([tasks or "-"] if with_tasks else []),
         )
     return table
 
@@ -618,6 +622,7 @@ def train(
     width: Annotated[str, typer.Option(help="conv width of the model")] = "64",
     arch: Annotated[str, typer.Option(help="JSCC architecture: klt-refine (linear analog backbone + learned residuals) or conv (the first model)")] = "klt-refine",
     layer_power: Annotated[str, typer.Option(help="split of the frame's power across layers: equal (unit energy per symbol in every layer) or softcast (SoftCast's allocation over the whole frame: more to layer 1, unit energy over the frame; klt-refine)")] = "equal",
+    tasks: Annotated[Optional[str], typer.Option(help="receiver-side tasks per layer, e.g. '1:coarse2,recon;2:coarse4,recon;3:class,recon' (tasks: recon, class, coarse2, coarse4, edges, thumb, colour; default: recon,class at every layer; klt-refine)")] = None,
     sample_layers: Annotated[Optional[bool], typer.Option("--sample-layers/--all-layers", help="decode one random layer per example and step (L times cheaper), or every layer (default: sample for klt-refine)")] = None,
     distortion: Annotated[str, typer.Option(help="reconstruction loss: log-mse (mean per-image log MSE, i.e. the PSNR: every SNR weighs alike) or mse")] = "log-mse",
     val: Annotated[str, typer.Option(help="training images held out for validation after each epoch; the best epoch is kept as best.safetensors (0: none)")] = "5000",
@@ -656,6 +661,7 @@ def train(
         width=parse_count(width, "--width"),
         arch=arch,
         layer_power=layer_power,
+        tasks=tasks,
         sample_layers=sample_layers,
         distortion=distortion,
         val=parse_count(val, "--val", minimum=0),

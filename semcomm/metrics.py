@@ -102,7 +102,9 @@ class LayerMetrics:
         m = LayerMetrics()
         for ...:
             m.update(result.recon, images, result.logits, labels)
-        m.compute()  # {"psnr", "psnr_ci95", "ssim", "accuracy", "n_images"}
+        m.compute()  # {"psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks"}
+
+    Other receiver-side tasks add their per-example scores with :meth:`update_task`.
     """
 
     def __init__(self) -> None:
@@ -110,6 +112,12 @@ class LayerMetrics:
         self._ssim = RunningMean()
         self._correct = 0
         self._has_logits: bool | None = None
+        self._tasks: dict[str, dict[str, RunningMean]] = {}
+
+    def update_task(self, task: str, scores: dict[str, torch.Tensor]) -> None:
+        """Add one batch of a task's per-example scores ``{metric: [B]}``."""
+        for metric, values in scores.items():
+            self._tasks.setdefault(task, {}).setdefault(metric, RunningMean()).update(values.detach().double().cpu())
 
     def update(
         self, recon: torch.Tensor, target: torch.Tensor, logits: torch.Tensor | None, labels: torch.Tensor
@@ -137,7 +145,8 @@ class LayerMetrics:
         Returns:
             ``psnr``: mean of the per-image PSNR [dB]; ``psnr_ci95``: half-width of its 95 %
             normal interval (nan below 2 images); ``ssim``: mean per-image SSIM; ``accuracy``:
-            top-1 accuracy, or None without logits; ``n_images``.
+            top-1 accuracy, or None without logits; ``n_images``; ``tasks``: the mean of each
+            other task's scores, ``{task: {metric: value}}`` (empty without such tasks).
         """
         n = self._psnr.count
         return {
@@ -146,4 +155,5 @@ class LayerMetrics:
             "ssim": self._ssim.mean,
             "accuracy": self._correct / n if self._has_logits else None,
             "n_images": n,
+            "tasks": {task: {metric: m.mean for metric, m in scores.items()} for task, scores in self._tasks.items()},
         }

@@ -12,6 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from semcomm.atomic import replace_atomic
+from semcomm.tasks import TASKS
 
 __all__ = ["merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
 
@@ -133,8 +134,16 @@ def _curves(records: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], d
     return out
 
 
+def _metric_label(task: str, metric: str, dataset: str) -> str:
+    """The axis label of a task's score: the task's own for its main metric, else the name."""
+    if task in TASKS and metric == TASKS.get(task, dataset=dataset).metric:
+        return TASKS.get(task, dataset=dataset).metric_label
+    return metric
+
+
 def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
-    """PSNR vs SNR (with 95 % intervals) and accuracy vs SNR, from a sweep results file.
+    """PSNR vs SNR (with 95 % intervals), accuracy vs SNR and one panel per other receiver-side
+    task's score (records' ``tasks``), from a sweep results file.
 
     One curve per (method, layer, channel, CSI mode): the layers of a method are shades of one
     colour, each (channel, CSI mode) has its own line style and marker; a record with a null
@@ -151,8 +160,15 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
     records = results.get("records") or []
     if not records or any("psnr" not in r or "layer" not in r for r in records):
         raise ValueError("no sweep records to plot (each needs psnr, layer, snr_db, ...)")
-    fig = Figure(figsize=(12, 4.6), layout="constrained")
-    ax_psnr, ax_acc = fig.subplots(1, 2)
+    panels = list(dict.fromkeys((task, metric) for r in records for task, scores in r.get("tasks", {}).items()
+                                for metric in scores))
+    count = 2 + len(panels)
+    cols, rows = min(count, 3), math.ceil(count / 3)
+    fig = Figure(figsize=(6 * cols, 4.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for spare in axes[count:]:
+        spare.set_visible(False)
+    ax_psnr, ax_acc, *ax_tasks = axes[:count]
     for curve, style in _curves(records):
         rs = sorted(curve, key=lambda r: r["snr_db"])
         snr = [r["snr_db"] for r in rs]
@@ -162,14 +178,21 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
         accuracy = [(x, r["accuracy"]) for x, r in zip(snr, rs) if r["accuracy"] is not None]
         if accuracy:
             ax_acc.plot(*zip(*accuracy), **style)
+        for ax, (task, metric) in zip(ax_tasks, panels):
+            points = [(x, r["tasks"][task][metric]) for x, r in zip(snr, rs) if metric in r.get("tasks", {}).get(task, {})]
+            if points:
+                ax.plot(*zip(*points), **style)
     datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
+    for ax, (task, metric) in zip(ax_tasks, panels):
+        ax.set_title(f"{datasets}: task {task}")
+        ax.set_ylabel(_metric_label(task, metric, records[0]["dataset"]))
     ax_psnr.set_title(f"{datasets}: PSNR (mean of per-image PSNR, 95 % CI)")
     ax_psnr.set_ylabel("PSNR [dB]")
     ax_acc.set_title(f"{datasets}: classification accuracy")
     ax_acc.set_ylabel("top-1 accuracy")
     if not ax_acc.lines:
         ax_acc.text(0.5, 0.5, "no method with a classifier", ha="center", va="center", transform=ax_acc.transAxes)
-    for ax in (ax_psnr, ax_acc):
+    for ax in (ax_psnr, ax_acc, *ax_tasks):
         ax.set_xlabel("SNR = Es/N0 per complex symbol [dB]")
         ax.grid(True, alpha=0.3)
     fig.legend(*ax_psnr.get_legend_handles_labels(), loc="outside right upper", fontsize="small")

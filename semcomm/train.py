@@ -27,6 +27,7 @@ from semcomm.models.softcast import LAYER_POWERS
 from semcomm.registry import check_choice
 from semcomm.seeding import check_seed, point_generator
 from semcomm.mtl import WEIGHTINGS, TaskLosses, get_weighting
+from semcomm.tasks import RECON, TaskLayout, get_task, parse_layout
 from semcomm.atomic import replace_atomic
 from semcomm.sweep.results_io import first_difference
 
@@ -48,6 +49,10 @@ class TrainConfig:
         arch: the architecture (:data:`semcomm.models.registry.ARCHITECTURES`).
         layer_power: the split of the frame's power across layers
             (:data:`semcomm.models.softcast.LAYER_POWERS`; ``"softcast"`` needs ``klt-refine``).
+        tasks: the receiver-side tasks of each layer, a ``--tasks`` string
+            (:func:`semcomm.tasks.parse_layout`); None: ``recon`` and ``class`` at every layer.
+            Layer ``l``'s distortion loss is its ``recon`` (zero without it), its semantic loss
+            the sum of its other tasks' losses.
         sample_layers: decode one random layer per example and step instead of all ``L``
             (``L`` times cheaper per step; needs an architecture that supports it). None: the
             architecture's default (on for ``klt-refine``, off for ``conv``).
@@ -75,6 +80,7 @@ class TrainConfig:
     width: int = 64
     arch: str = "conv"
     layer_power: str = "equal"
+    tasks: str | None = None
     sample_layers: bool | None = False
     distortion: str = "mse"
     val: int = 0
@@ -92,7 +98,7 @@ class TrainConfig:
     def model_config(self) -> JSCCConfig:
         n = math.prod(DATASET_SHAPES[self.dataset][0])
         return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width, self.arch,
-                          self.layer_power)
+                          self.layer_power, self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ratios": list(self.ratios), "snr_train": list(self.snr_train)}
@@ -142,6 +148,9 @@ def validate(cfg: TrainConfig) -> None:
     check_choice("layer power split", cfg.layer_power, LAYER_POWERS)
     if cfg.layer_power != "equal" and cfg.arch == "conv":
         raise ValueError(f"--layer-power {cfg.layer_power} needs an architecture with a SoftCast backbone (klt-refine), not 'conv'")
+    layout = TaskLayout.default(len(cfg.ratios)) if cfg.tasks is None else parse_layout(cfg.tasks, len(cfg.ratios))
+    if layout != TaskLayout.default(len(cfg.ratios)) and cfg.arch == "conv":
+        raise ValueError("--tasks needs an architecture with task heads (klt-refine), not 'conv'")
     check_choice("distortion loss", cfg.distortion, DISTORTIONS)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
@@ -154,6 +163,10 @@ def validate(cfg: TrainConfig) -> None:
     if weighting.needs_positive_losses and cfg.distortion == "log-mse":
         raise ValueError(f"--weighting {cfg.weighting} takes ratios of task losses, which must be >= 0: "
                          "use --distortion mse, not log-mse")
+    bare = [l + 1 for l, tasks in enumerate(layout.layers) if RECON not in tasks or len(tasks) == 1]
+    if weighting.needs_positive_losses and bare:
+        raise ValueError(f"--weighting {cfg.weighting} takes ratios of task losses, but layer {bare[0]} has no "
+                         "recon or no other task (a loss that is always 0): give every layer both")
     if cfg.val < 0:
         raise ValueError(f"--val must be >= 0 images, got {cfg.val}")
     channels.check_csi(cfg.csi, channels.get(cfg.channel, **cfg.channel_kwargs))
@@ -164,24 +177,30 @@ def validate(cfg: TrainConfig) -> None:
 
 def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
                   channel: channels.Channel, g: torch.Generator) -> TaskLosses:
+    """Each layer's distortion (its ``recon``, 0 without) and semantic loss (the sum of its
+    head tasks' losses, 0 without) on one batch; with ``cfg.sample_layers`` every example
+    decodes one random layer and each layer's losses are over its examples."""
     lo, hi = cfg.snr_train
     snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
     distortion = DISTORTIONS[cfg.distortion]
-    if not cfg.sample_layers:
-        out = model(images, channel, snr, csi=cfg.csi, generator=g)
-        return TaskLosses(
-            distortion=[distortion(r, images) for r in out.recon],
-            semantic=[F.cross_entropy(lg, labels) for lg in out.logits],
-        )
     L = model.config.num_layers
-    layer = torch.randint(0, L, (images.shape[0],), generator=g, device=images.device)
-    out = model(images, channel, snr, csi=cfg.csi, generator=g, decode_layers=layer)
+    if cfg.sample_layers:
+        layer = torch.randint(0, L, (images.shape[0],), generator=g, device=images.device)
+        out = model(images, channel, snr, csi=cfg.csi, generator=g, decode_layers=layer)
+        picked = [layer == l for l in range(L)]
+    else:
+        out = model(images, channel, snr, csi=cfg.csi, generator=g)
+        picked = [torch.ones_like(labels, dtype=torch.bool)] * L
     zero = images.new_zeros(())
-    picked = [layer == l for l in range(L)]
-    return TaskLosses(
-        distortion=[distortion(r, images[p]) if p.any() else zero for r, p in zip(out.recon, picked)],
-        semantic=[F.cross_entropy(lg, labels[p]) if p.any() else zero for lg, p in zip(out.logits, picked)],
-    )
+    tasks = {name: get_task(name, cfg.dataset) for name in model.config.layout().head_tasks()}
+    losses = TaskLosses(distortion=[], semantic=[])
+    for l, names in enumerate(model.config.layout().layers):
+        x, y = images[picked[l]], labels[picked[l]]
+        present = bool(y.numel())
+        losses.distortion.append(distortion(out.recon[l], x) if present and RECON in names else zero)
+        heads = [tasks[n].loss(out.tasks[l][n], tasks[n].target(x, y)) for n in names if n != RECON] if present else []
+        losses.semantic.append(torch.stack(heads).sum() if heads else zero)
+    return losses
 
 
 def validation_snrs(cfg: TrainConfig) -> list[float]:

@@ -63,24 +63,31 @@ def test_untrained_model_is_the_linear_scheme(csi: str, channel: str, power: str
         assert torch.allclose(out.recon[layer], linear, atol=1e-5)
 
 
+#: A task layout with a head task per layer (coarse to fine, plus a proxy cue at the top).
+TASKS_CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine", tasks="1:coarse2,recon;2:coarse4,recon;3:class,edges,recon")
+
+
 def test_layer_l_output_ignores_later_layers() -> None:
-    model, x = model_and_images()
+    model, x = model_and_images(config=TASKS_CONFIG)
     with torch.no_grad():  # give the refiner a non-zero output so the test bites
         model.refiner.out.weight.normal_(0, 0.1)
     symbols, scales = model.encode(x)
     noise = torch.full(symbols.shape, 0.1)
     c_hat = model.softcast.estimate(symbols, noise, scales, model.gains())
-    recons, logits = model.receive(c_hat, noise)
+    ref = model.receive(c_hat, noise)
+    assert [sorted(t) for t in ref.tasks] == [["coarse2"], ["coarse4"], ["class", "edges"]]
+    assert [tuple(t.shape) for layer in ref.tasks for t in layer.values()] == [(5, 2), (5, 4), (5, 10), (5, 64)]
     layer_of = model.softcast.layer_of_coefficient
     k_bounds = torch.tensor([0, *CONFIG.layer_symbols]).cumsum(0)
     for layer in range(CONFIG.num_layers - 1):
         c2, n2 = c_hat.clone(), noise.clone()
         c2[:, layer_of > layer] += 5.0
         n2[:, k_bounds[layer + 1] :] = 3.0
-        r2, l2 = model.receive(c2, n2)
+        out = model.receive(c2, n2)
         for j in range(layer + 1):
-            assert torch.equal(r2[j], recons[j]) and torch.equal(l2[j], logits[j])
-        assert not torch.equal(r2[layer + 1], recons[layer + 1])
+            assert torch.equal(out.recon[j], ref.recon[j]) and torch.equal(out.logits[j], ref.logits[j])
+            assert all(torch.equal(out.tasks[j][t], ref.tasks[j][t]) for t in ref.tasks[j])
+        assert not torch.equal(out.recon[layer + 1], ref.recon[layer + 1])
 
 
 def test_decode_layers_matches_full_decoding() -> None:
@@ -89,9 +96,9 @@ def test_decode_layers_matches_full_decoding() -> None:
         model.refiner.out.weight.normal_(0, 0.1)
     symbols, scales = model.encode(x)
     c_hat = model.softcast.estimate(symbols, torch.tensor(0.2), scales, model.gains())
-    full, _ = model.receive(c_hat, torch.tensor(0.2))
+    full = model.receive(c_hat, torch.tensor(0.2)).recon
     pick = torch.tensor([2, 0, 1, 2, 0])
-    some, _ = model.receive(c_hat, torch.tensor(0.2), pick)
+    some = model.receive(c_hat, torch.tensor(0.2), pick).recon
     for layer in range(3):
         assert torch.allclose(some[layer], full[layer][pick == layer], atol=1e-6)
 

@@ -26,12 +26,15 @@ class LayerResult:
         ratio: bandwidth ratio ``k / n`` spent up to and including this layer (complex channel
             uses per real source value).
         extras: method-specific per-batch numbers (e.g. ``bits``, ``bler``).
+        tasks: the outputs ``[B, outputs]`` of the layer's other receiver-side task heads, by
+            task name (:mod:`semcomm.tasks`; the sweep scores each against its target).
     """
 
     recon: torch.Tensor
     logits: torch.Tensor | None
     ratio: float
     extras: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Method(ABC):

@@ -53,7 +53,11 @@ class JSCCMethod(Method):
         with torch.inference_mode():
             out = self.model(images, channel, snr_db, csi=csi, generator=generator)
         ratios = self.model.config.cumulative_ratios()
-        return [LayerResult(recon=r, logits=lg, ratio=q) for r, lg, q in zip(out.recon, out.logits, ratios)]
+        return [
+            LayerResult(recon=r, logits=lg if "class" in tasks else None, ratio=q,
+                        tasks={name: pred for name, pred in tasks.items() if name != "class"})
+            for r, lg, q, tasks in zip(out.recon, out.logits, ratios, out.tasks)
+        ]
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """The top layer's semantic head on ``images`` ``[B, C, H, W]`` sent over a noiseless

@@ -15,7 +15,9 @@ find the nonlinear gain:
 - **Receiver of layers 1..l**: the LMMSE coefficients of layers ``1..l`` (later ones zero)
   give the linear reconstruction ``x_lin``; a U-Net refiner adds a residual,
   ``x_l = x_lin + R(x_lin, q_l)``, conditioned on ``q_l``: per layer, whether it was received
-  and its mean log noise variance. A classifier reads the refiner's bottleneck.
+  and its mean log noise variance. A classifier reads the refiner's bottleneck, and so does
+  one head per other receiver-side task of the configuration's layout (:mod:`semcomm.tasks`:
+  coarse concepts, proxy cues), shared by the layers that carry the task.
 
 Causality is exact: ``x_lin`` of layer ``l`` uses the coefficients of layers ``1..l`` only and
 ``q_l`` zeroes the later layers' entries.
@@ -34,6 +36,7 @@ from torch import nn
 import channels
 from semcomm.models.multires_jscc import JSCCConfig, JSCCOutput, ResBlock, _clamp_unit
 from semcomm.models.softcast import SoftCast
+from semcomm.tasks import RECON, get_task
 
 __all__ = ["CLASSIFIER_SNR_DB", "KLTRefineJSCC", "UNet"]
 
@@ -101,6 +104,11 @@ class KLTRefineJSCC(nn.Module):
         self.tx_residual = UNet(c, 0, config.width, depth=2)
         self.refiner = UNet(c, 2 * config.num_layers, config.width, depth=4)
         self.classifier = nn.Sequential(nn.Linear(2 * config.width, 128), nn.PReLU(), nn.Linear(128, config.num_classes))
+        self.layout = config.layout()
+        self.task_heads = nn.ModuleDict({
+            name: nn.Sequential(nn.Linear(2 * config.width, 128), nn.PReLU(), nn.Linear(128, get_task(name, config.dataset).outputs))
+            for name in self.layout.head_tasks() if name != "class"
+        })
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task's loss reaches: the refiner's (recon and class heads share it)."""
@@ -129,13 +137,16 @@ class KLTRefineJSCC(nn.Module):
         keep = (torch.arange(L, device=nv.device)[None, :] <= torch.arange(L, device=nv.device)[:, None]).to(level.dtype)
         return (per_layer[None] * keep[:, None, :, None]).flatten(-2)  # [L, B, 2L]
 
-    def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Receiver of layers ``1..layer[i]+1`` for each row: coefficients ``[N, m]``, conditions
-        ``[N, 2L]``, 0-based ``layer`` ``[N]`` -> images ``[N, C, H, W]``, logits ``[N, classes]``."""
+        ``[N, 2L]``, 0-based ``layer`` ``[N]`` -> images ``[N, C, H, W]``, logits ``[N, classes]``
+        and every other task head's output ``{task: [N, outputs]}``."""
         masked = c_hat * self.softcast.layer_masks()[layer]
         linear = self.softcast.synthesise(masked, self.config.image_shape)
         residual, feature = self.refiner(linear, cond)
-        return _clamp_unit(linear + residual), self.classifier(feature)
+        heads = {name: head(feature) for name, head in self.task_heads.items()}
+        return _clamp_unit(linear + residual), self.classifier(feature), heads
 
     def forward(
         self,
@@ -152,23 +163,30 @@ class KLTRefineJSCC(nn.Module):
         symbols, scales = self.encode(images)
         out = channel(symbols, snr_db, generator=generator)
         c_hat, noise_var = self.softcast.receive(out, csi, scales, channel.mean_gain, self.gains())
-        recon, logits = self.receive(c_hat, noise_var, decode_layers)
-        layers = list(symbols.split(list(self.config.layer_symbols), dim=-1))
-        return JSCCOutput(recon=recon, logits=logits, symbols=layers)
+        return self.receive(c_hat, noise_var, decode_layers, symbols)
 
-    def receive(self, c_hat: torch.Tensor, noise_var: torch.Tensor,
-                decode_layers: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Every layer's (or, with ``decode_layers`` ``[B]``, one layer per example's) images and
-        logits from the LMMSE coefficients ``c_hat`` ``[B, m]`` and the per-symbol noise
-        variance (broadcastable to ``[B, K]``); output ``l`` uses layers ``1..l`` only."""
+    def receive(self, c_hat: torch.Tensor, noise_var: torch.Tensor, decode_layers: torch.Tensor | None = None,
+                symbols: torch.Tensor | None = None) -> JSCCOutput:
+        """Every layer's (or, with ``decode_layers`` ``[B]``, one layer per example's) images,
+        logits and task outputs from the LMMSE coefficients ``c_hat`` ``[B, m]`` and the
+        per-symbol noise variance (broadcastable to ``[B, K]``); output ``l`` uses layers
+        ``1..l`` only. ``symbols`` ``[B, K]``, the sent ones, fill ``JSCCOutput.symbols``."""
         batch, L = c_hat.shape[0], self.config.num_layers
         cond = self._conditions(noise_var, batch)  # [L, B, 2L]
         if decode_layers is None:
             layer = torch.arange(L, device=c_hat.device).repeat_interleave(batch)
-            imgs, logits = self.decode(c_hat.repeat(L, 1), cond.flatten(0, 1), layer)
-            return list(imgs.unflatten(0, (L, batch))), list(logits.unflatten(0, (L, batch)))
-        imgs, logits = self.decode(c_hat, cond[decode_layers, torch.arange(batch, device=c_hat.device)], decode_layers)
-        return [imgs[decode_layers == l] for l in range(L)], [logits[decode_layers == l] for l in range(L)]
+            imgs, logits, heads = self.decode(c_hat.repeat(L, 1), cond.flatten(0, 1), layer)
+            rows = [slice(l * batch, (l + 1) * batch) for l in range(L)]
+        else:
+            imgs, logits, heads = self.decode(c_hat, cond[decode_layers, torch.arange(batch, device=c_hat.device)], decode_layers)
+            rows = [decode_layers == l for l in range(L)]
+        heads["class"] = logits
+        return JSCCOutput(
+            recon=[imgs[r] for r in rows],
+            logits=[logits[r] for r in rows],
+            symbols=[] if symbols is None else list(symbols.split(list(self.config.layer_symbols), dim=-1)),
+            tasks=[{name: heads[name][r] for name in tasks if name != RECON} for tasks, r in zip(self.layout.layers, rows)],
+        )
 
     def classify_noiseless(self, images: torch.Tensor) -> torch.Tensor:
         """Top layer's logits ``[B, classes]`` when every symbol arrives without noise.
@@ -180,4 +198,4 @@ class KLTRefineJSCC(nn.Module):
         noise_var = torch.full((), 10.0 ** (-CLASSIFIER_SNR_DB / 10.0), device=images.device)
         c_hat = self.softcast.estimate(symbols, torch.full((), 1e-10, device=images.device), scales, self.gains())
         top = torch.full((images.shape[0],), self.config.num_layers - 1, device=images.device)
-        return self.receive(c_hat, noise_var, top)[1][-1]
+        return self.receive(c_hat, noise_var, top).logits[-1]

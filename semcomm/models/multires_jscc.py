@@ -32,6 +32,7 @@ from torch import nn
 
 import channels
 from semcomm.models.softcast import LAYER_POWERS
+from semcomm.tasks import TaskLayout, parse_layout
 
 __all__ = ["JSCCConfig", "JSCCOutput", "MultiResJSCC", "DATASET_SHAPES", "cumulative_ratios", "symbols_for_ratio"]
 
@@ -70,6 +71,9 @@ class JSCCConfig:
             in every layer; what checkpoints without the key hold) or ``"softcast"`` (fixed
             per-layer powers ``P_l`` from SoftCast's allocation over the whole frame, unit
             energy per symbol over the frame; ``klt-refine`` only).
+        tasks: the receiver-side tasks of each layer as a ``--tasks`` string
+            (:func:`semcomm.tasks.parse_layout`), or None for ``recon`` and ``class`` at every
+            layer (what checkpoints without the key hold; other layouts need ``klt-refine``).
     """
 
     dataset: str
@@ -77,6 +81,7 @@ class JSCCConfig:
     width: int = 64
     arch: str = "conv"
     layer_power: str = "equal"
+    tasks: str | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASET_SHAPES:
@@ -88,6 +93,12 @@ class JSCCConfig:
         object.__setattr__(self, "layer_symbols", tuple(self.layer_symbols))
         if self.layer_power not in LAYER_POWERS:
             raise ValueError(f"unknown layer power split {self.layer_power!r}; choose one of: {', '.join(LAYER_POWERS)}")
+        if self.tasks is not None:
+            object.__setattr__(self, "tasks", parse_layout(self.tasks, len(self.layer_symbols)).spec())
+
+    def layout(self) -> TaskLayout:
+        """The tasks of each layer (:class:`semcomm.tasks.TaskLayout`)."""
+        return TaskLayout.default(self.num_layers) if self.tasks is None else parse_layout(self.tasks, self.num_layers)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -116,7 +127,7 @@ class JSCCConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JSCCConfig:
         return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"),
-                   layer_power=d.get("layer_power", "equal"))
+                   layer_power=d.get("layer_power", "equal"), tasks=d.get("tasks"))
 
 
 @dataclass
@@ -128,11 +139,14 @@ class JSCCOutput:
         logits: ``L`` tensors ``[B, num_classes]``.
         symbols: the transmitted layers, ``L`` complex tensors ``[B, k_l]`` (energy per symbol
             ``P_l`` each: 1 unless the model splits the frame's power unequally).
+        tasks: ``L`` mappings, task name -> head output ``[B, outputs]``, for the head tasks
+            of each layer in the model's task layout (``"class"``'s is that layer's ``logits``).
     """
 
     recon: list[torch.Tensor]
     logits: list[torch.Tensor]
     symbols: list[torch.Tensor] = field(default_factory=list)
+    tasks: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
 
 class ResBlock(nn.Module):
@@ -321,4 +335,4 @@ class MultiResJSCC(nn.Module):
         # With h or its pilot estimate (perfect, ls, lmmse), MMSE equalisation reports its MSE.
         mse = rx.noise_var if csi != "none" else rx.noise_var / (1 + rx.noise_var)
         recons, logits = self.receive(rx.x_hat, mse.to(rx.x_hat.real.dtype))
-        return JSCCOutput(recon=recons, logits=logits, symbols=layers)
+        return JSCCOutput(recon=recons, logits=logits, symbols=layers, tasks=[{"class": lg} for lg in logits])

@@ -25,6 +25,7 @@ __all__ = [
     "first_difference",
     "git_revision",
     "package_versions",
+    "SCHEMA_VERSION",
     "provenance",
     "read_json",
     "replace_atomic",
@@ -66,9 +67,15 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+#: Version of the results files' layout: 2 added each record's ``tasks`` (the scores of the
+#: other receiver-side tasks); files without the key are version 1, read as ``tasks`` empty.
+SCHEMA_VERSION = 2
+
+
 def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """The header every results file carries: what made these numbers."""
     return {
+        "schema": SCHEMA_VERSION,
         "semcomm_version": semcomm.__version__,
         "git_rev": git_revision(),
         "created": _now(),

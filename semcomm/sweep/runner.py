@@ -10,11 +10,13 @@ just the missing ones.
 Records (one per point and layer; :data:`RECORD_FIELDS`, identified by :data:`KEY_FIELDS`)::
 
     {"method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
-     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "extras"}
+     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras"}
 
 ``layer`` counts from 1 (null for a single-reconstruction method such as SSCC); ``ratio`` is
 the bandwidth ratio spent up to that layer; ``accuracy`` is None for a method without a
-classifier; ``extras`` holds the method's own per-point numbers (e.g. an SSCC link's bit
+classifier at that layer; ``tasks`` holds the mean scores of the layer's other receiver-side
+tasks (:mod:`semcomm.tasks`), ``{task: {metric: value}}``, empty without any (files written
+before tasks existed lack the field, which readers take as empty); ``extras`` holds the method's own per-point numbers (e.g. an SSCC link's bit
 budget and delivered fraction), averaged over the images, and its labels (e.g. the MCS).
 """
 
@@ -33,12 +35,13 @@ from semcomm.methods.base import Method
 from semcomm.metrics import LayerMetrics
 from semcomm.sweep.results_io import ResultsFile
 from semcomm.seeding import point_generator
+from semcomm.tasks import get_task
 
 __all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SweepPoint", "check_methods", "evaluate_point", "pending_points", "run_sweep", "sweep_points"]
 
 RECORD_FIELDS: tuple[str, ...] = (
     "method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
-    "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "extras",
+    "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras",
 )
 KEY_FIELDS: tuple[str, ...] = ("method", "dataset", "channel", "csi", "snr_db", "layer")
 _POINT_FIELDS = KEY_FIELDS[:-1]  # a point's records share these; "layer" tells them apart
@@ -125,6 +128,9 @@ def evaluate_point(
             raise RuntimeError(f"method {method.name!r} returned {len(layers)} layers, earlier {len(metrics)}")
         for m, e, layer in zip(metrics, extras, layers):
             m.update(layer.recon, x, layer.logits, labels)
+            for name, prediction in layer.tasks.items():
+                task = get_task(name, images.name)
+                m.update_task(name, task.scores(prediction, task.target(x, labels)))
             e.update(layer.extras, x.shape[0])
         if progress is not None:
             progress(x.shape[0])

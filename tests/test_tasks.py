@@ -1,0 +1,160 @@
+"""Receiver-side task plugins: the layout parser and its errors, the concept hierarchy, and the
+proxy cues against hand-computed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from semcomm.tasks import CONCEPTS, TASKS, TaskLayout, coarsen, get_task, parse_layout, sobel_magnitude
+
+
+def test_layout_parses_and_round_trips() -> None:
+    layout = parse_layout(" 1: coarse2 ,recon; 2:coarse4,recon;3:class,recon,edges", 3)
+    assert layout.layers == (("coarse2", "recon"), ("coarse4", "recon"), ("class", "recon", "edges"))
+    assert layout.head_tasks() == ["coarse2", "coarse4", "class", "edges"]
+    assert parse_layout(layout.spec(), 3) == layout
+    assert TaskLayout.default(2).layers == (("recon", "class"), ("recon", "class"))
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("1:class;2:recon;3:nope", "unknown task 'nope'; choose one of: recon, class, coarse2, coarse4, edges, thumb, colour"),
+    ("1:class;4:recon", "--tasks puts tasks on layer 4, but the model has layers 1..3"),
+    ("1:class;1:recon;2:recon;3:recon", "--tasks gives layer 1 twice"),
+    ("1:class;3:recon", "--tasks gives no task for layer 2"),
+    ("class,recon", "bad --tasks 'class,recon': expected LAYER:TASK"),
+    ("1:class;;2:recon", "bad --tasks"),
+])
+def test_bad_layouts_are_one_line(spec: str, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        parse_layout(spec, 3)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_concepts_form_a_hierarchy_and_coarsen_sums_probabilities(dataset: str) -> None:
+    fine_to_4 = CONCEPTS[dataset]["coarse4"][1]
+    fine_to_2 = CONCEPTS[dataset]["coarse2"][1]
+    via_4 = {}
+    for cls in range(10):  # each coarse4 group lies inside one coarse2 group
+        assert via_4.setdefault(fine_to_4[cls], fine_to_2[cls]) == fine_to_2[cls]
+    assert set(fine_to_4) == set(range(4)) and set(fine_to_2) == {0, 1}
+    probs = torch.softmax(torch.randn(5, 10, generator=torch.Generator().manual_seed(0)), -1)
+    grouped = coarsen(probs, fine_to_2, 2)
+    assert torch.allclose(grouped.sum(-1), torch.ones(5))
+    assert torch.allclose(grouped[:, 1], probs[:, [c for c in range(10) if fine_to_2[c] == 1]].sum(-1))
+    labels = torch.arange(10)
+    assert get_task("coarse4", dataset).target(torch.zeros(10, 1, 2, 2), labels).tolist() == list(fine_to_4)
+
+
+def test_cifar10_concepts_are_the_documented_ones() -> None:
+    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    groups, of = CONCEPTS["cifar10"]["coarse4"]
+    assert {n for n, g in zip(names, of) if groups[g] == "road vehicle"} == {"automobile", "truck"}
+    assert {n for n, g in zip(names, of) if groups[g] == "mammal"} == {"cat", "deer", "dog", "horse"}
+    groups, of = CONCEPTS["cifar10"]["coarse2"]
+    assert {n for n, g in zip(names, of) if groups[g] == "vehicle"} == {"airplane", "automobile", "ship", "truck"}
+
+
+def test_sobel_magnitude_of_a_step_edge_and_the_proxy_cues() -> None:
+    step = torch.zeros(1, 1, 8, 8)
+    step[..., 4:] = 1.0
+    mag = sobel_magnitude(step)[0, 0]
+    assert torch.equal(mag[:, 3], torch.full((8,), 4.0)) and torch.equal(mag[:, 4], torch.full((8,), 4.0))
+    assert float(mag[:, [0, 1, 2, 5, 6, 7]].abs().max()) == 0.0
+    rgb = torch.zeros(2, 3, 32, 32)
+    rgb[:, 0] = 0.25
+    rgb[1, 2, :, 16:] = 1.0  # image 2: blue on the right half
+    colour = get_task("colour", "cifar10").target(rgb, torch.zeros(2, dtype=torch.long))
+    assert torch.allclose(colour[0], torch.tensor([0.25, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    assert torch.allclose(colour[1], torch.tensor([0.25, 0.0, 0.5, 0.0, 0.0, 0.5]))
+    thumb = get_task("thumb", "cifar10").target(rgb, torch.zeros(2, dtype=torch.long)).view(2, 3, 8, 8)
+    assert torch.equal(thumb[1, 2, :, :4], torch.zeros(8, 4)) and torch.equal(thumb[1, 2, :, 4:], torch.ones(8, 4))
+    assert float(get_task("edges", "cifar10").target(rgb[:1], torch.zeros(1, dtype=torch.long)).abs().max()) < 1e-6  # flat
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_every_task_scores_a_perfect_prediction_best(name: str, dataset: str) -> None:
+    task = get_task(name, dataset)
+    shape = (1, 28, 28) if dataset == "mnist" else (3, 32, 32)
+    images, labels = torch.rand(6, *shape), torch.arange(6)
+    target = task.target(images, labels)
+    perfect = torch.nn.functional.one_hot(target, task.outputs).float() * 20 if target.dtype == torch.long else target
+    worse = perfect.roll(1, 0)
+    best, other = task.scores(perfect, target)[task.metric].mean(), task.scores(worse, target)[task.metric].mean()
+    assert (best > other) if task.higher_is_better else (best < other)
+    assert task.loss(perfect, target) < task.loss(worse, target)
+
+
+def test_layer_losses_follow_the_layout() -> None:
+    from semcomm.models.registry import build_model
+    from semcomm.train import TrainConfig, _batch_losses
+    import channels
+
+    cfg = TrainConfig(dataset="mnist", ratios=(2 / 98, 2 / 98), data_root="embedded", width=8, arch="klt-refine",
+                      sample_layers=False, tasks="1:coarse2;2:class,thumb,recon")
+    model = build_model(cfg.model_config(), "embedded", fresh=True)
+    images, labels = torch.rand(6, 1, 28, 28), torch.arange(6)
+    losses = _batch_losses(model, images, labels, cfg, channels.get("awgn"), torch.Generator().manual_seed(0))
+    assert float(losses.distortion[0]) == 0.0 and not losses.distortion[0].requires_grad  # no recon on layer 1
+    assert losses.distortion[1].requires_grad
+    g = torch.Generator().manual_seed(0)  # the same draws as _batch_losses: the SNRs, then the channel's
+    snr = 20.0 * torch.rand(6, generator=g)
+    out = model(images, channels.get("awgn"), snr, generator=g)
+    coarse = get_task("coarse2", "mnist").target(images, labels)
+    assert torch.allclose(losses.semantic[0], torch.nn.functional.cross_entropy(out.tasks[0]["coarse2"], coarse))
+    thumb_loss = get_task("thumb", "mnist").loss(out.tasks[1]["thumb"], get_task("thumb", "mnist").target(images, labels))
+    class_loss = torch.nn.functional.cross_entropy(out.tasks[1]["class"], labels)
+    assert torch.allclose(losses.semantic[1], thumb_loss + class_loss)
+    assert set(out.tasks[0]) == {"coarse2"} and out.tasks[0]["coarse2"].shape == (6, 2)
+    assert float(losses.semantic[0]) > 0 and losses.semantic[0].requires_grad
+    assert coarse.tolist() == [0, 0, 0, 0, 0, 1]
+    thumb = get_task("thumb", "mnist")
+    assert set(out.tasks[1]) == {"class", "thumb"} and out.tasks[1]["thumb"].shape == (6, thumb.outputs)
+
+
+def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
+                          "--limit", "128", "--val", "0", "--tasks", "1:coarse2,recon;2:class,edges,recon", "--layers", "2",
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["tasks"] == "1:coarse2,recon;2:class,edges,recon"
+    sweep = subprocess.run([sys.executable, "-m", "semcomm", "sweep", str(tmp_path / "run"), "--data-root", "embedded",
+                            "--snr", "0,10", "--n-images", "64", "--out", str(tmp_path / "r.json")],
+                           capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["schema"] == 2
+    by_layer = {r["layer"]: r for r in results["records"] if r["snr_db"] == 10}
+    assert by_layer[1]["accuracy"] is None and set(by_layer[1]["tasks"]) == {"coarse2"}
+    assert 0 <= by_layer[1]["tasks"]["coarse2"]["accuracy"] <= 1
+    assert by_layer[2]["accuracy"] is not None and set(by_layer[2]["tasks"]) == {"edges"}
+    assert "coarse2 accuracy" in sweep.stdout
+    plot = subprocess.run([sys.executable, "-m", "semcomm", "plot", str(tmp_path / "r.json"), "--out", str(tmp_path / "f.png")],
+                          capture_output=True, text=True, timeout=300)
+    assert plot.returncode == 0 and (tmp_path / "f.png").stat().st_size > 0, plot.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--tasks", "1:class;2:nope;3:recon"], "unknown task 'nope'"),
+    (["--tasks", "1:class;2:recon;3:recon;4:recon"], "puts tasks on layer 4, but the model has layers 1..3"),
+    (["--tasks", "1-class"], "bad --tasks '1-class'"),
+    (["--tasks", "1:class;2:class;3:class", "--arch", "conv"], "--tasks needs an architecture with task heads"),
+    (["--tasks", "1:class;2:class,recon;3:class,recon", "--weighting", "dwa", "--distortion", "mse"],
+     "layer 1 has no recon or no other task"),
+])
+def test_bad_task_options_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--out", str(tmp_path / "r"),
+                             *args], capture_output=True, text=True, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
