@@ -298,7 +298,8 @@ def _sweep_table(records: list[dict[str, Any]]) -> Table:
     for r in records:
         accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
         tasks = ", ".join(f"{task} {metric} {100 * v:.2f} %" if metric == "accuracy" else f"{task} {metric} {v:.4g}"
-                          for task, scores in r.get("tasks", {}).items() for metric, v in scores.items())
+                          for task, scores in r.get("tasks", {}).items() for metric, v in scores.items()
+                          if (task, metric) != ("class", "accuracy"))  # the accuracy column
         table.add_row(
             r["method"], r["channel"], r["csi"], f"{r['snr_db']:g}", "-" if r["layer"] is None else str(r["layer"]),
             ratio_label(r["ratio"]),

@@ -161,7 +161,7 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
     if not records or any("psnr" not in r or "layer" not in r for r in records):
         raise ValueError("no sweep records to plot (each needs psnr, layer, snr_db, ...)")
     panels = list(dict.fromkeys((task, metric) for r in records for task, scores in r.get("tasks", {}).items()
-                                for metric in scores))
+                                for metric in scores if (task, metric) != ("class", "accuracy")))  # the accuracy panel
     count = 2 + len(panels)
     cols, rows = min(count, 3), math.ceil(count / 3)
     fig = Figure(figsize=(6 * cols, 4.6 * rows), layout="constrained")

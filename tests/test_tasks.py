@@ -49,6 +49,23 @@ def test_concepts_form_a_hierarchy_and_coarsen_sums_probabilities(dataset: str) 
     assert get_task("coarse4", dataset).target(torch.zeros(10, 1, 2, 2), labels).tolist() == list(fine_to_4)
 
 
+def test_a_finer_head_scores_every_coarser_concept() -> None:
+    logits = torch.full((3, 10), -10.0)
+    logits[0, 3] = 5.0  # a confident cat (mammal, animal)
+    logits[1, [1, 9]] = 2.0  # automobile or truck: a road vehicle either way
+    logits[1, 2] = 2.5  # ... but bird is the single top class
+    logits[2, 8] = 5.0  # a ship
+    labels = torch.tensor([5, 9, 0])  # dog, truck, airplane
+    scores = get_task("class", "cifar10").scores(logits, labels)
+    assert scores["accuracy"].tolist() == [0, 0, 0]
+    assert scores["coarse4 accuracy"].tolist() == [1, 1, 1]  # mammal; road vehicle (4.5 vs 2.5); other vehicle
+    assert scores["coarse2 accuracy"].tolist() == [1, 1, 1]
+    four = get_task("coarse4", "cifar10")
+    assert four.scores(torch.tensor([[0.0, 2.0, 3.0, 0.0]]), torch.tensor([0]))["coarse2 accuracy"].tolist() == [0]  # animal
+    assert four.scores(torch.tensor([[2.0, 3.0, 0.0, 0.0]]), torch.tensor([0]))["coarse2 accuracy"].tolist() == [1]
+    assert set(get_task("coarse2", "cifar10").scores(torch.zeros(1, 2), torch.tensor([0]))) == {"accuracy"}
+
+
 def test_cifar10_concepts_are_the_documented_ones() -> None:
     names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     groups, of = CONCEPTS["cifar10"]["coarse4"]
@@ -135,7 +152,10 @@ def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
     by_layer = {r["layer"]: r for r in results["records"] if r["snr_db"] == 10}
     assert by_layer[1]["accuracy"] is None and set(by_layer[1]["tasks"]) == {"coarse2"}
     assert 0 <= by_layer[1]["tasks"]["coarse2"]["accuracy"] <= 1
-    assert by_layer[2]["accuracy"] is not None and set(by_layer[2]["tasks"]) == {"edges"}
+    assert by_layer[2]["accuracy"] is not None and set(by_layer[2]["tasks"]) == {"class", "edges"}
+    assert by_layer[2]["tasks"]["class"]["accuracy"] == by_layer[2]["accuracy"]
+    assert set(by_layer[2]["tasks"]["class"]) == {"accuracy", "coarse4 accuracy", "coarse2 accuracy"}
+    assert set(by_layer[1]["tasks"]["coarse2"]) == {"accuracy"}
     assert "coarse2 accuracy" in sweep.stdout
     plot = subprocess.run([sys.executable, "-m", "semcomm", "plot", str(tmp_path / "r.json"), "--out", str(tmp_path / "f.png")],
                           capture_output=True, text=True, timeout=300)

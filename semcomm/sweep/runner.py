@@ -14,9 +14,12 @@ Records (one per point and layer; :data:`RECORD_FIELDS`, identified by :data:`KE
 
 ``layer`` counts from 1 (null for a single-reconstruction method such as SSCC); ``ratio`` is
 the bandwidth ratio spent up to that layer; ``accuracy`` is None for a method without a
-classifier at that layer; ``tasks`` holds the mean scores of the layer's other receiver-side
-tasks (:mod:`semcomm.tasks`), ``{task: {metric: value}}``, empty without any (files written
-before tasks existed lack the field, which readers take as empty); ``extras`` holds the method's own per-point numbers (e.g. an SSCC link's bit
+classifier at that layer; ``tasks`` holds the mean scores of the layer's receiver-side tasks
+(:mod:`semcomm.tasks`), ``{task: {metric: value}}``: ``class`` for a layer with logits (its
+``accuracy``, as above, and the accuracy on each coarse concept, ``"coarse2 accuracy"``, ...,
+from the class probabilities summed over each group), and every other task head the method
+outputs (files written before tasks existed lack the field, which readers take as empty);
+``extras`` holds the method's own per-point numbers (e.g. an SSCC link's bit
 budget and delivered fraction), averaged over the images, and its labels (e.g. the MCS).
 """
 
@@ -128,7 +131,7 @@ def evaluate_point(
             raise RuntimeError(f"method {method.name!r} returned {len(layers)} layers, earlier {len(metrics)}")
         for m, e, layer in zip(metrics, extras, layers):
             m.update(layer.recon, x, layer.logits, labels)
-            for name, prediction in layer.tasks.items():
+            for name, prediction in (({"class": layer.logits} if layer.logits is not None else {}) | layer.tasks).items():
                 task = get_task(name, images.name)
                 m.update_task(name, task.scores(prediction, task.target(x, labels)))
             e.update(layer.extras, x.shape[0])

@@ -3,7 +3,9 @@ intermediate concepts, coarse at layer 1 to fine at the top).
 
 The groupings (:data:`CONCEPTS`) form a hierarchy, ``class`` -> ``coarse4`` -> ``coarse2``
 (each grouping is a coarsening of the finer one), so a finer head also predicts every coarser
-concept (:func:`coarsen`):
+concept (:func:`coarsen`): a label task's scores are its own ``accuracy`` and, for each
+coarser concept ``c``, ``"<c> accuracy"``, from its probabilities summed over each group of
+``c``:
 
 - CIFAR-10: ``coarse2`` = vehicle (airplane, automobile, ship, truck) / animal (the six
   others); ``coarse4`` = road vehicle (automobile, truck), other vehicle (airplane, ship),
@@ -20,7 +22,10 @@ import torch.nn.functional as F
 
 from semcomm.tasks.base import TASKS, Task
 
-__all__ = ["CONCEPTS", "ClassTask", "ConceptTask", "coarsen"]
+__all__ = ["CONCEPTS", "HIERARCHY", "ClassTask", "ConceptTask", "coarsen"]
+
+#: The label tasks from fine to coarse.
+HIERARCHY = ("class", "coarse4", "coarse2")
 
 #: dataset -> concept -> (group names, group of each class 0..9).
 CONCEPTS: dict[str, dict[str, tuple[tuple[str, ...], tuple[int, ...]]]] = {
@@ -63,7 +68,15 @@ class ConceptTask(Task):
         return F.cross_entropy(prediction, target)
 
     def scores(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"accuracy": (prediction.argmax(-1) == target).double()}
+        out = {"accuracy": (prediction.argmax(-1) == target).double()}
+        probabilities = prediction.softmax(-1)
+        for coarser in HIERARCHY[HIERARCHY.index(self.name) + 1 :]:
+            names, fine_to_coarse = CONCEPTS[self.dataset][coarser]
+            ours = {g: fine_to_coarse[c] for c, g in enumerate(self.groups)}  # each of our groups -> its coarse group
+            to_coarse = tuple(ours[g] for g in range(len(self.group_names)))
+            grouped = coarsen(probabilities, to_coarse, len(names))
+            out[f"{coarser} accuracy"] = (grouped.argmax(-1) == torch.tensor(to_coarse, device=target.device)[target]).double()
+        return out
 
 
 class ClassTask(ConceptTask):
