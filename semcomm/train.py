@@ -27,7 +27,7 @@ from semcomm.models.softcast import LAYER_POWERS
 from semcomm.registry import check_choice
 from semcomm.seeding import check_seed, point_generator
 from semcomm.mtl import WEIGHTINGS, TaskLosses, get_weighting
-from semcomm.tasks import RECON, TaskLayout, get_task, parse_layout
+from semcomm.tasks import RECON, ProxyTask, TaskLayout, get_task, parse_layout
 from semcomm.atomic import replace_atomic
 from semcomm.sweep.results_io import first_difference
 
@@ -53,6 +53,8 @@ class TrainConfig:
             (:func:`semcomm.tasks.parse_layout`); None: ``recon`` and ``class`` at every layer.
             Layer ``l``'s distortion loss is its ``recon`` (zero without it), its semantic loss
             the sum of its other tasks' losses.
+        proxy_attention: the layout's proxy cues feed the other heads through uncertainty-aware
+            gates (:mod:`semcomm.tasks.proxy_attention`; needs a proxy task and ``klt-refine``).
         sample_layers: decode one random layer per example and step instead of all ``L``
             (``L`` times cheaper per step; needs an architecture that supports it). None: the
             architecture's default (on for ``klt-refine``, off for ``conv``).
@@ -81,6 +83,7 @@ class TrainConfig:
     arch: str = "conv"
     layer_power: str = "equal"
     tasks: str | None = None
+    proxy_attention: bool = False
     sample_layers: bool | None = False
     distortion: str = "mse"
     val: int = 0
@@ -98,7 +101,7 @@ class TrainConfig:
     def model_config(self) -> JSCCConfig:
         n = math.prod(DATASET_SHAPES[self.dataset][0])
         return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width, self.arch,
-                          self.layer_power, self.tasks)
+                          self.layer_power, self.tasks, self.proxy_attention)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ratios": list(self.ratios), "snr_train": list(self.snr_train)}
@@ -151,6 +154,11 @@ def validate(cfg: TrainConfig) -> None:
     layout = TaskLayout.default(len(cfg.ratios)) if cfg.tasks is None else parse_layout(cfg.tasks, len(cfg.ratios))
     if layout != TaskLayout.default(len(cfg.ratios)) and cfg.arch == "conv":
         raise ValueError("--tasks needs an architecture with task heads (klt-refine), not 'conv'")
+    if cfg.proxy_attention and not any(isinstance(get_task(t, cfg.dataset), ProxyTask) for t in layout.head_tasks()):
+        raise ValueError("--proxy-attention gates proxy cues: give one in --tasks (edges, thumb or colour), "
+                         "e.g. '1:class,recon;2:class,recon;3:class,edges,recon'")
+    if cfg.proxy_attention and cfg.arch == "conv":
+        raise ValueError("--proxy-attention needs an architecture with task heads (klt-refine), not 'conv'")
     check_choice("distortion loss", cfg.distortion, DISTORTIONS)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
@@ -198,7 +206,7 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
         x, y = images[picked[l]], labels[picked[l]]
         present = bool(y.numel())
         losses.distortion.append(distortion(out.recon[l], x) if present and RECON in names else zero)
-        heads = [tasks[n].loss(out.tasks[l][n], tasks[n].target(x, y)) for n in names if n != RECON] if present else []
+        heads = [model.task_loss(n, out.tasks[l][n], tasks[n].target(x, y)) for n in names if n != RECON] if present else []
         losses.semantic.append(torch.stack(heads).sum() if heads else zero)
     return losses
 

@@ -169,6 +169,7 @@ def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
     (["--tasks", "1:class;2:class;3:class", "--arch", "conv"], "--tasks needs an architecture with task heads"),
     (["--tasks", "1:class;2:class,recon;3:class,recon", "--weighting", "dwa", "--distortion", "mse"],
      "layer 1 has no recon or no other task"),
+    (["--proxy-attention"], "--proxy-attention gates proxy cues: give one in --tasks"),
 ])
 def test_bad_task_options_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     import subprocess
@@ -178,3 +179,49 @@ def test_bad_task_options_are_one_line(args: list[str], message: str, tmp_path: 
                              *args], capture_output=True, text=True, timeout=300)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_a_proxy_with_random_targets_gets_its_gate_driven_to_zero() -> None:
+    from semcomm.tasks.proxy_attention import UncertaintyProxyAttention, gate_of
+
+    torch.manual_seed(0)
+    attention = UncertaintyProxyAttention(16, {"cue": 4, "noise": 4}, hidden=32)
+    mix = torch.randn(16, 4)
+    opt = torch.optim.Adam(attention.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(250):
+        f = torch.randn(128, 16, generator=g)
+        _, out = attention(f)
+        loss = attention.loss("cue", out["cue"], f @ mix) + attention.loss("noise", out["noise"], torch.randn(128, 4, generator=g))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    attention.eval()
+    _, out = attention(torch.randn(512, 16, generator=g))
+    gates = {p: float(gate_of(out[p][:, -1]).mean()) for p in out}
+    assert gates["noise"] < 0.1 < 0.8 < gates["cue"], gates
+    assert float(attention.cue_variance[1]) == pytest.approx(1.0, rel=0.1)  # the noise's variance
+
+
+def test_proxy_attention_trains_and_sweeps_with_its_gates(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    spec = "1:class,recon;2:class,thumb,edges,recon"
+    run = subprocess.run([sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
+                          "--limit", "128", "--val", "0", "--layers", "2", "--tasks", spec, "--proxy-attention",
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    from semcomm.models.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(tmp_path / "run")
+    assert meta["model"]["proxy_attention"] is True and model.proxy_attention.names == ["thumb", "edges"]
+    assert set(model.task_heads) == set()  # the proxies are branches of the attention, not plain heads
+    assert bool(model.proxy_attention.seen.all())  # the running cue variances were fed
+    sweep = subprocess.run([sys.executable, "-m", "semcomm", "sweep", str(tmp_path / "run"), "--data-root", "embedded",
+                            "--snr", "10", "--n-images", "32", "--out", str(tmp_path / "r.json")],
+                           capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr
+    top = [r for r in json.loads((tmp_path / "r.json").read_text())["records"] if r["layer"] == 2][0]
+    assert set(top["tasks"]["thumb"]) == {"mse", "gate"} and 0 <= top["tasks"]["thumb"]["gate"] < 1

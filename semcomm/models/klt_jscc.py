@@ -17,7 +17,9 @@ find the nonlinear gain:
   ``x_l = x_lin + R(x_lin, q_l)``, conditioned on ``q_l``: per layer, whether it was received
   and its mean log noise variance. A classifier reads the refiner's bottleneck, and so does
   one head per other receiver-side task of the configuration's layout (:mod:`semcomm.tasks`:
-  coarse concepts, proxy cues), shared by the layers that carry the task.
+  coarse concepts, proxy cues), shared by the layers that carry the task. With
+  ``config.proxy_attention`` the proxy cues' branches feed the other heads' feature through
+  uncertainty-aware gates (:class:`~semcomm.tasks.proxy_attention.UncertaintyProxyAttention`).
 
 Causality is exact: ``x_lin`` of layer ``l`` uses the coefficients of layers ``1..l`` only and
 ``q_l`` zeroes the later layers' entries.
@@ -36,7 +38,8 @@ from torch import nn
 import channels
 from semcomm.models.multires_jscc import JSCCConfig, JSCCOutput, ResBlock, _clamp_unit
 from semcomm.models.softcast import SoftCast
-from semcomm.tasks import RECON, get_task
+from semcomm.tasks import RECON, ProxyTask, get_task
+from semcomm.tasks.proxy_attention import UncertaintyProxyAttention
 
 __all__ = ["CLASSIFIER_SNR_DB", "KLTRefineJSCC", "UNet"]
 
@@ -105,9 +108,12 @@ class KLTRefineJSCC(nn.Module):
         self.refiner = UNet(c, 2 * config.num_layers, config.width, depth=4)
         self.classifier = nn.Sequential(nn.Linear(2 * config.width, 128), nn.PReLU(), nn.Linear(128, config.num_classes))
         self.layout = config.layout()
+        tasks = {name: get_task(name, config.dataset) for name in self.layout.head_tasks() if name != "class"}
+        proxies = {name: t.outputs for name, t in tasks.items() if isinstance(t, ProxyTask)} if config.proxy_attention else {}
+        self.proxy_attention = UncertaintyProxyAttention(2 * config.width, proxies) if proxies else None
         self.task_heads = nn.ModuleDict({
-            name: nn.Sequential(nn.Linear(2 * config.width, 128), nn.PReLU(), nn.Linear(128, get_task(name, config.dataset).outputs))
-            for name in self.layout.head_tasks() if name != "class"
+            name: nn.Sequential(nn.Linear(2 * config.width, 128), nn.PReLU(), nn.Linear(128, t.outputs))
+            for name, t in tasks.items() if name not in proxies
         })
 
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -145,7 +151,10 @@ class KLTRefineJSCC(nn.Module):
         masked = c_hat * self.softcast.layer_masks()[layer]
         linear = self.softcast.synthesise(masked, self.config.image_shape)
         residual, feature = self.refiner(linear, cond)
-        heads = {name: head(feature) for name, head in self.task_heads.items()}
+        proxies: dict[str, torch.Tensor] = {}
+        if self.proxy_attention is not None:
+            feature, proxies = self.proxy_attention(feature)
+        heads = {name: head(feature) for name, head in self.task_heads.items()} | proxies
         return _clamp_unit(linear + residual), self.classifier(feature), heads
 
     def forward(
@@ -187,6 +196,13 @@ class KLTRefineJSCC(nn.Module):
             symbols=[] if symbols is None else list(symbols.split(list(self.config.layer_symbols), dim=-1)),
             tasks=[{name: heads[name][r] for name in tasks if name != RECON} for tasks, r in zip(self.layout.layers, rows)],
         )
+
+    def task_loss(self, name: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The training loss of task ``name``'s output: the task's own, or, for a proxy under
+        uncertainty-aware attention, its branch's Gaussian NLL."""
+        if self.proxy_attention is not None and name in self.proxy_attention.names:
+            return self.proxy_attention.loss(name, prediction, target)
+        return get_task(name, self.config.dataset).loss(prediction, target)
 
     def classify_noiseless(self, images: torch.Tensor) -> torch.Tensor:
         """Top layer's logits ``[B, classes]`` when every symbol arrives without noise.

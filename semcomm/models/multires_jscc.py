@@ -32,7 +32,7 @@ from torch import nn
 
 import channels
 from semcomm.models.softcast import LAYER_POWERS
-from semcomm.tasks import TaskLayout, parse_layout
+from semcomm.tasks import TaskLayout, get_task, parse_layout
 
 __all__ = ["JSCCConfig", "JSCCOutput", "MultiResJSCC", "DATASET_SHAPES", "cumulative_ratios", "symbols_for_ratio"]
 
@@ -74,6 +74,8 @@ class JSCCConfig:
         tasks: the receiver-side tasks of each layer as a ``--tasks`` string
             (:func:`semcomm.tasks.parse_layout`), or None for ``recon`` and ``class`` at every
             layer (what checkpoints without the key hold; other layouts need ``klt-refine``).
+        proxy_attention: the proxy cues of the layout feed the main tasks' heads through
+            uncertainty-aware gates (:mod:`semcomm.tasks.proxy_attention`; ``klt-refine``).
     """
 
     dataset: str
@@ -82,6 +84,7 @@ class JSCCConfig:
     arch: str = "conv"
     layer_power: str = "equal"
     tasks: str | None = None
+    proxy_attention: bool = False
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASET_SHAPES:
@@ -127,7 +130,8 @@ class JSCCConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JSCCConfig:
         return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"),
-                   layer_power=d.get("layer_power", "equal"), tasks=d.get("tasks"))
+                   layer_power=d.get("layer_power", "equal"), tasks=d.get("tasks"),
+                   proxy_attention=d.get("proxy_attention", False))
 
 
 @dataclass
@@ -290,6 +294,10 @@ class MultiResJSCC(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task's loss reaches: the encoder trunk's."""
         return list(self.encoder.trunk.parameters())
+
+    def task_loss(self, name: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The training loss of task ``name``'s output (the task's own)."""
+        return get_task(name, self.config.dataset).loss(prediction, target)
 
     def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
         """``[B, C, H, W]`` -> ``L`` complex layers ``[B, k_l]`` with unit power each."""

@@ -6,8 +6,8 @@ training, the data root (an architecture with an analytic backbone fits it there
 checkpoint builds the empty model and fills every weight and buffer from the file.
 
 Every model answers ``model(images, channel, snr_db, csi, generator) -> JSCCOutput``,
-``model.encode(images)``, ``model.classify_noiseless(images)``, ``model.shared_parameters()``
-and has ``model.config``.
+``model.encode(images)``, ``model.classify_noiseless(images)``, ``model.shared_parameters()``,
+``model.task_loss(name, prediction, target)`` and has ``model.config``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ Guided Proxy Tasks", where depth, reflection and material cues help the main tas
 - ``thumb``: the 8 x 8 average-pooled image (its layout and colours, ``C x 64`` values);
 - ``colour``: each channel's mean and standard deviation (``2 C`` values).
 
-Each is regressed with the MSE; its score is the per-example MSE (lower is better).
+Each is regressed with the MSE; its score is the per-example MSE (lower is better). Under
+uncertainty-aware attention (:mod:`semcomm.tasks.proxy_attention`) a branch outputs one more
+column, its raw uncertainty, and its scores add the ``gate`` that column opens.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ class ProxyTask(Task):
         return F.mse_loss(prediction, target)
 
     def scores(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"mse": (prediction - target).square().mean(-1).double()}
+        out = {"mse": (prediction[:, : target.shape[1]] - target).square().mean(-1).double()}
+        if prediction.shape[1] == target.shape[1] + 1:  # an uncertainty-aware branch
+            from semcomm.tasks.proxy_attention import gate_of
+
+            out["gate"] = gate_of(prediction[:, -1]).double()
+        return out
 
 
 class EdgesTask(ProxyTask):
