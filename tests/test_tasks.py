@@ -225,3 +225,33 @@ def test_proxy_attention_trains_and_sweeps_with_its_gates(tmp_path: Path) -> Non
     assert sweep.returncode == 0, sweep.stderr
     top = [r for r in json.loads((tmp_path / "r.json").read_text())["records"] if r["layer"] == 2][0]
     assert set(top["tasks"]["thumb"]) == {"mse", "gate"} and 0 <= top["tasks"]["thumb"]["gate"] < 1
+
+
+def test_the_readme_task_example_trains_and_sweeps(tmp_path: Path) -> None:
+    """The README's "Adding a receiver-side task" example, run as written, in a fresh process."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Adding a receiver-side task", 1)[1]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert len(example.splitlines()) < 40
+    script = example + f"""
+from semcomm.methods import resolve_method
+from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
+from semcomm.data import load_sample
+from semcomm.train import TrainConfig, train
+
+cfg = TrainConfig(dataset="mnist", ratios=(1 / 49,) * 3, data_root="embedded", epochs=1, width=8, limit=128,
+                  arch="klt-refine", sample_layers=True, tasks="1:bright,recon;2:class,recon;3:class,recon")
+train(cfg, {str(tmp_path / 'run')!r})
+method = resolve_method({str(tmp_path / 'run')!r})
+images = load_sample("mnist")
+records = run_sweep(method, images, ["awgn"], ["perfect"], [10.0], ResultsFile({str(tmp_path / 'r.json')!r}, {{}}, 0, KEY_FIELDS))
+print(json.dumps(records[0]["tasks"]))
+"""
+    result = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert 0 <= json.loads(result.stdout.strip().splitlines()[-1])["bright"]["accuracy"] <= 1
