@@ -1,0 +1,142 @@
+"""Multi-task training compared at one budget: every loss weighting, deep supervision with
+intermediate concepts, and uncertainty-aware proxy tasks (not a timed test).
+
+Each run trains the same ``klt-refine`` model (L = 3, the shipped model's layers, one random
+layer per example and step, per-example SNR uniform in -5...20 dB over AWGN, MSE distortion so
+that every weighting can run, seed 0) for the same epochs on the same images, then is swept on
+the first ``--n-images`` test images. One table: per run, each layer's PSNR and accuracy at
+0 / 10 / 20 dB, each layer's accuracy on the coarse concepts at 10 dB (``coarse2`` from the
+layer's finest label head), the proxy runs' main-task accuracy on channels they never saw
+(block Rayleigh with perfect CSI, TDL-C over OFDM with LMMSE-estimated CSI) and the training
+time.
+
+Runs:
+    weightings   fixed (b = 0.05), equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g;
+                 recon + class at every layer
+    ds           deep supervision, "1:coarse2,recon;2:coarse4,recon;3:class,recon" (fixed)
+    proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed)
+    proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
+
+    python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 20000]
+        [--runs fixed,ds,...] [--data-root ../shared/datasets] [--out-dir out/mtl]
+
+The default budget (MNIST, 3 epochs of 20,000 images per run) fits within 60 minutes on 2 CPU
+cores; CIFAR-10 runs at the budget you give. Runs and sweeps resume: a finished run is not
+trained again, a swept point not evaluated again (``<out-dir>/<dataset>-<run>/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from semcomm.data import ImageDataset, load_images
+from semcomm.methods import resolve_method
+from semcomm.models.checkpoint import MODEL_FILE
+from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
+from semcomm.train import TrainConfig, train
+
+#: The default layers of each dataset (the shipped models').
+RATIOS = {"mnist": (3 / 98,) * 3, "cifar10": (1 / 18,) * 3}
+PROXIES = "1:class,edges,colour,recon;2:class,edges,colour,recon;3:class,edges,colour,recon"
+#: run name -> TrainConfig fields that differ from the common recipe.
+RUNS: dict[str, dict[str, Any]] = {
+    **{w: {"weighting": w} for w in ("fixed", "equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g")},
+    "ds": {"weighting": "fixed", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
+    "proxy-attn": {"weighting": "fixed", "tasks": PROXIES, "proxy_attention": True},
+    "proxy-unc": {"weighting": "uncertainty", "tasks": PROXIES},
+}
+SNRS = [0.0, 10.0, 20.0]
+#: Channels no run trained on: (name, CSI mode).
+UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
+
+
+def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None) -> TrainConfig:
+    fields = dict(RUNS[run])
+    if fields.get("weighting") == "fixed":
+        fields["weighting_kwargs"] = {"semantic": 0.05}
+    return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
+                       batch_size=128, lr=1e-3, width=32 if dataset == "mnist" else 64, arch="klt-refine", sample_layers=True,
+                       distortion="mse", val=0, limit=limit, seed=0, **fields)
+
+
+def train_run(cfg: TrainConfig, run_dir: Path) -> float:
+    """Train (or finish) the run; its training-loop seconds."""
+    done = (run_dir / MODEL_FILE).exists()
+    history = train(cfg, run_dir, resume=done)
+    return sum(h["seconds"] for h in history)
+
+
+def evaluate(run_dir: Path, images: ImageDataset, proxies: bool) -> dict[tuple[str, str, float, int], dict[str, Any]]:
+    """Records by (channel, CSI, SNR, layer): AWGN at :data:`SNRS`; the unseen channels at 10 dB
+    for the proxy runs and the baseline."""
+    method = resolve_method(str(run_dir))
+    out = {}
+    grids = [(["awgn"], ["perfect"], SNRS)] + ([([c], [m], [10.0]) for c, m in UNSEEN] if proxies else [])
+    for names, csis, snrs in grids:
+        results = ResultsFile(run_dir / f"sweep-{names[0]}.json", {"n_images": len(images)}, 0, KEY_FIELDS)
+        for r in run_sweep(method, images, names, csis, snrs, results, batch_size=500):
+            out[r["channel"], r["csi"], r["snr_db"], r["layer"]] = r
+    return out
+
+
+def finest_coarse2(record: dict[str, Any]) -> float | None:
+    """The layer's accuracy on ``coarse2`` from its finest label head."""
+    tasks = record.get("tasks", {})
+    for head in ("class", "coarse4"):
+        if head in tasks:
+            return tasks[head].get("coarse2 accuracy")
+    return tasks.get("coarse2", {}).get("accuracy")
+
+
+def table(rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float]], dataset: str, n: int) -> None:
+    print(f"\n{dataset}: {n} test images; PSNR [dB] / class accuracy [%] per layer (L1 L2 L3); "
+          "c2 = coarse2 accuracy at 10 dB from each layer's finest label head")
+    head = f"{'run':>12} " + " ".join(f"{f'{s:g} dB PSNR':>17} {f'{s:g} dB acc.':>17}" for s in SNRS)
+    print(head + f" {'c2 @ 10 dB':>17} {'unseen acc. (L3)':>18} {'train s':>8}")
+    for run, (records, seconds) in rows.items():
+        cells = []
+        for snr in SNRS:
+            layers = [records["awgn", "perfect", snr, l] for l in (1, 2, 3)]
+            cells.append(" ".join(f"{r['psnr']:5.2f}" for r in layers))
+            cells.append(" ".join("  -  " if r["accuracy"] is None else f"{100 * r['accuracy']:5.1f}" for r in layers))
+        c2 = [finest_coarse2(records["awgn", "perfect", 10.0, l]) for l in (1, 2, 3)]
+        unseen = [records.get((c, m, 10.0, 3)) for c, m in UNSEEN]
+        unseen_text = " ".join("  -  " if u is None or u["accuracy"] is None else f"{100 * u['accuracy']:5.1f}" for u in unseen)
+        print(f"{run:>12} " + " ".join(f"{c:>17}" for c in cells)
+              + f" {' '.join('  -  ' if v is None else f'{100 * v:5.1f}' for v in c2):>17} {unseen_text:>18} {seconds:8.0f}")
+    print(f"unseen: {', '.join(f'{c} ({m} CSI)' for c, m in UNSEEN)} at 10 dB, top layer")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", choices=sorted(RATIOS))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=20000, help="training images per epoch")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
+    parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
+    parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
+    parser.add_argument("--out-dir", type=Path, default=Path("out/mtl"))
+    args = parser.parse_args()
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = [r for r in runs if r not in RUNS]
+    if unknown:
+        parser.error(f"unknown run {unknown[0]!r}; choose from: {', '.join(RUNS)}")
+    test = load_images(args.dataset, args.data_root, "test")
+    images = ImageDataset(test.name, test.images[: args.n_images], test.labels[: args.n_images], test.class_names)
+    rows = {}
+    for run in runs:
+        run_dir = args.out_dir / f"{args.dataset}-{run}"
+        t0 = time.perf_counter()
+        seconds = train_run(config(run, args.dataset, args.epochs, args.limit, args.data_root), run_dir)
+        records = evaluate(run_dir, images, proxies=run.startswith("proxy") or run == "fixed")
+        rows[run] = (records, seconds)
+        print(f"{run}: trained in {seconds:.0f} s, total {time.perf_counter() - t0:.0f} s", flush=True)
+    table(rows, args.dataset, len(images))
+
+
+if __name__ == "__main__":
+    main()
