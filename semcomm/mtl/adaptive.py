@@ -33,7 +33,7 @@ from torch import nn
 
 from semcomm.mtl.weighting import WEIGHTINGS, LossWeighting, TaskLosses
 
-__all__ = ["DynamicWeightAverage", "GradNorm", "PCGrad", "UncertaintyWeighting"]
+__all__ = ["DynamicWeightAverage", "GradNorm", "GradientCombiner", "PCGrad", "UncertaintyWeighting"]
 
 
 def _split(weights: torch.Tensor, num_layers: int) -> dict[str, list[float]]:
@@ -155,20 +155,48 @@ class GradNorm(LossWeighting):
         return _split(self.normalised().detach(), self.num_layers)
 
 
-class PCGrad(LossWeighting):
+class GradientCombiner(LossWeighting):
+    """Base of the schemes that combine the per-task gradients on the shared parameters into
+    one (PCGrad, Jacobian descent): the other parameters get the plain sum's gradient, the
+    shared ones :meth:`combine`'s result."""
+
+    def __init__(self, num_layers: int) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+
+    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
+        return torch.stack(losses.flat()).sum()
+
+    def combine(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """The shared parameters' gradient ``[P]`` from the live tasks' gradients (each ``[P]``)."""
+        raise NotImplementedError
+
+    def backward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter]) -> torch.Tensor:
+        grads = [g for g in _task_gradients(losses.flat(), shared_params) if g is not None]
+        total = self(losses, shared_params)
+        total.backward()
+        if grads:
+            combined = self.combine(grads)
+            start = 0
+            for p in shared_params:
+                p.grad = combined[start : start + p.numel()].view_as(p).clone()
+                start += p.numel()
+        return total.detach()
+
+    def current_weights(self) -> dict[str, list[float]]:
+        return _split(torch.ones(2 * self.num_layers), self.num_layers)
+
+
+class PCGrad(GradientCombiner):
     """Projecting conflicting gradients on the shared parameters (task order: a seeded shuffle
     per step, as in the paper)."""
 
     name = "pcgrad"
 
     def __init__(self, num_layers: int, seed: int = 0) -> None:
-        super().__init__()
-        self.num_layers = num_layers
+        super().__init__(num_layers)
         self.seed = int(seed)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # saved: a resumed run shuffles alike
-
-    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
-        return torch.stack(losses.flat()).sum()
 
     @staticmethod
     def project(grads: list[torch.Tensor], order: list[list[int]]) -> torch.Tensor:
@@ -184,24 +212,10 @@ class PCGrad(LossWeighting):
             out.append(g)
         return torch.stack(out).sum(dim=0)
 
-    def backward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter]) -> torch.Tensor:
-        flat = losses.flat()
-        grads = [g for g in _task_gradients(flat, shared_params) if g is not None]
-        total = self(losses, shared_params)
-        total.backward()
-        if grads:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.step))
-            self.step += 1
-            order = [torch.randperm(len(grads), generator=generator).tolist() for _ in grads]
-            combined = self.project(grads, order)
-            start = 0
-            for p in shared_params:
-                p.grad = combined[start : start + p.numel()].view_as(p).clone()
-                start += p.numel()
-        return total.detach()
-
-    def current_weights(self) -> dict[str, list[float]]:
-        return _split(torch.ones(2 * self.num_layers), self.num_layers)
+    def combine(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.step))
+        self.step += 1
+        return self.project(grads, [torch.randperm(len(grads), generator=generator).tolist() for _ in grads])
 
 
 WEIGHTINGS.register(UncertaintyWeighting.name, UncertaintyWeighting)

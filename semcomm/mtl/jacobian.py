@@ -23,13 +23,12 @@ one line before any work.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
-from torch import nn
 
-from semcomm.mtl.adaptive import _split, _task_gradients
-from semcomm.mtl.weighting import WEIGHTINGS, LossWeighting, TaskLosses
+from semcomm.mtl.adaptive import GradientCombiner
+from semcomm.mtl.weighting import WEIGHTINGS
 
 __all__ = ["JacobianDescent", "AGGREGATORS"]
 
@@ -50,7 +49,7 @@ def _imtl_g() -> Callable[[torch.Tensor], torch.Tensor]:
 AGGREGATORS: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]]] = {"upgrad": _upgrad, "imtl-g": _imtl_g}
 
 
-class JacobianDescent(LossWeighting):
+class JacobianDescent(GradientCombiner):
     """Aggregates the per-task gradients on the shared parameters with a ``torchjd`` aggregator.
 
     Args:
@@ -64,36 +63,20 @@ class JacobianDescent(LossWeighting):
     name = "jacobian"
 
     def __init__(self, num_layers: int, aggregator: str = "upgrad") -> None:
-        super().__init__()
         if importlib.util.find_spec("torchjd") is None or importlib.util.find_spec("quadprog") is None:
             raise ValueError(f"--weighting {aggregator} needs torchjd with its quadprog projector: "
                              "pip install \"semcomm[mtl]\"")
-        self.num_layers = num_layers
+        super().__init__(num_layers)
         self.name = aggregator
         self.aggregate = AGGREGATORS[aggregator]()
-
-    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
-        return torch.stack(losses.flat()).sum()
 
     def direction(self, jacobian: torch.Tensor) -> torch.Tensor:
         """The shared parameters' update ``[P]`` from the Jacobian ``[T, P]``: ``T`` times the
         aggregator's output."""
         return jacobian.shape[0] * self.aggregate(jacobian)
 
-    def backward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter]) -> torch.Tensor:
-        rows = [g for g in _task_gradients(losses.flat(), shared_params) if g is not None]
-        total = self(losses, shared_params)
-        total.backward()
-        if rows:
-            combined = self.direction(torch.stack(rows))
-            start = 0
-            for p in shared_params:
-                p.grad = combined[start : start + p.numel()].view_as(p).clone()
-                start += p.numel()
-        return total.detach()
-
-    def current_weights(self) -> dict[str, list[float]]:
-        return _split(torch.ones(2 * self.num_layers), self.num_layers)
+    def combine(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        return self.direction(torch.stack(grads))
 
 
 for _name in AGGREGATORS:
