@@ -576,8 +576,8 @@ DEFAULT_RATIOS = {"mnist": "3/98", "cifar10": "1/18"}
 
 
 def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int, options: list[str]) -> dict[str, Any]:
-    """The loss weighting's options from the flags given: ``fixed`` takes ``--semantic-weight``
-    (default 0.05), the others ``--weighting-opt NAME=VALUE``; an option the weighting does not
+    """The loss weighting's options from the flags given: ``fixed`` and ``gradsplit`` take
+    ``--semantic-weight`` (default 0.05), every scheme ``--weighting-opt NAME=VALUE``; an option the weighting does not
     take is refused when the config is validated."""
     kwargs: dict[str, Any] = {}
     for option in options:
@@ -591,7 +591,7 @@ def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int, 
         kwargs[key.strip()] = int(number) if key.strip() == "seed" and number == int(number) else number
     if semantic_weight is not None:
         kwargs["semantic"] = parse_weights(semantic_weight, layers)
-    elif weighting == "fixed":
+    elif weighting in ("fixed", "gradsplit"):
         kwargs["semantic"] = 0.05
     return kwargs
 
@@ -633,7 +633,7 @@ def train(
         typer.Option(help="weight b_l of each layer's cross-entropy (fixed weighting): one value or one per layer "
                           "(default 0.05)"),
     ] = None,
-    weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm, pcgrad, upgrad or imtl-g (uncertainty, dwa and gradnorm need --distortion mse; upgrad and imtl-g need semcomm[mtl])")] = "fixed",
+    weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g or gradsplit (uncertainty, dwa and gradnorm need --distortion mse; upgrad and imtl-g need semcomm[mtl]; gradsplit takes --semantic-weight and --weighting-opt recon_to_semantic=1 / semantic_to_recon=1)")] = "fixed",
     weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0")] = None,
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,

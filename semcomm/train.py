@@ -163,6 +163,8 @@ def validate(cfg: TrainConfig) -> None:
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
     check_choice("loss weighting", cfg.weighting, WEIGHTINGS.names())
+    if cfg.weighting == "gradsplit" and cfg.arch == "conv":
+        raise ValueError("--weighting gradsplit splits the refiner's convolutions by task: it needs klt-refine, not 'conv'")
     try:
         weighting = get_weighting(cfg.weighting, len(cfg.ratios), **cfg.weighting_kwargs)
     except TypeError:
@@ -300,6 +302,7 @@ def train(
     g = torch.Generator(device=device).manual_seed(cfg.seed)
     model = build_model(cfg.model_config(), cfg.data_root, fresh=True).to(device)
     weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
+    weighting.attach(model)
     params = [*model.parameters(), *weighting.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = _cosine_schedule(opt, cfg.epochs * steps_per_epoch)

@@ -126,7 +126,7 @@ def test_jacobian_descent_fills_the_shared_gradient_with_the_direction() -> None
     assert torch.allclose(shared.grad, upgrad.direction(jac)) and float(head.grad) == 1.0
 
 
-@pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g"])
+@pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g", "gradsplit"])
 def test_each_weighting_trains_and_resumes_exactly(name: str, tmp_path: Path) -> None:
     cfg = TrainConfig(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8,
                       limit=128, arch="klt-refine", sample_layers=False, distortion="mse", weighting=name)
@@ -167,3 +167,73 @@ def test_jacobian_descent_without_torchjd_is_one_line(monkeypatch: pytest.Monkey
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchjd" else real(name, *a))
     with pytest.raises(ValueError, match=r'^--weighting upgrad needs torchjd .*pip install "semcomm\[mtl\]"$'):
         JacobianDescent(num_layers=1, aggregator="upgrad")
+
+
+class _TwoHeads(nn.Module):
+    """A shared conv (split by GradSplit), a shared PReLU (not split) and one head per task type."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.act = nn.PReLU(4)
+        self.recon_head = nn.Conv2d(4, 2, 1)
+        self.class_head = nn.Linear(4, 3)
+
+    def split_modules(self) -> list[nn.Conv2d]:
+        return [self.conv]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return [*self.conv.parameters(), *self.act.parameters()]
+
+    def losses(self, x: torch.Tensor, live: str) -> TaskLosses:
+        f = self.act(self.conv(x))
+        recon = (self.recon_head(f) - x).square().mean()
+        ce = nn.functional.cross_entropy(self.class_head(f.mean((2, 3))), torch.tensor([0, 2]))
+        zero = torch.zeros(())
+        return _losses([recon if live != "semantic" else zero, ce if live != "recon" else zero])
+
+
+@pytest.mark.parametrize(("relation", "live", "updated"), [
+    ({}, "recon", {0}), ({}, "semantic", {1}),  # own task only
+    ({"recon_to_semantic": 1}, "recon", {0, 1}), ({"recon_to_semantic": 1}, "semantic", {1}),  # asymmetric
+    ({"semantic_to_recon": 1}, "semantic", {0, 1}), ({"semantic_to_recon": 1}, "recon", {0}),
+])
+def test_gradsplit_gradient_of_a_task_on_a_disallowed_group_is_exactly_zero(
+        relation: dict[str, float], live: str, updated: set[int]) -> None:
+    from semcomm.mtl import GradSplit
+
+    model = _TwoHeads()
+    split = GradSplit(num_layers=1, semantic=0.5, **relation)
+    split.attach(model)
+    x = torch.randn(2, 2, 5, 5, generator=torch.Generator().manual_seed(1))
+    for p in model.parameters():
+        p.grad = None
+    split.backward(model.losses(x, live), model.shared_parameters())
+    for group, rows in enumerate((slice(0, 2), slice(2, 4))):  # 4 output channels, 2 task types
+        weight, bias = model.conv.weight.grad[rows], model.conv.bias.grad[rows]
+        if group in updated:
+            assert weight.abs().sum() > 0 and bias.abs().sum() > 0, (group, live)
+        else:
+            assert torch.equal(weight, torch.zeros_like(weight)) and torch.equal(bias, torch.zeros_like(bias)), (group, live)
+    assert model.act.weight.grad.abs().sum() > 0  # not split: the plain gradient
+    # Both tasks live: each group gets exactly its allowed tasks' gradients, the rest the sum.
+    both = _TwoHeads()
+    split.backward(both.losses(x, "both"), both.shared_parameters())
+    plain = _TwoHeads()
+    recon, ce = plain.losses(x, "both").flat()
+    grads = {name: torch.autograd.grad(loss, [plain.conv.weight], retain_graph=True)[0]
+             for name, loss in (("recon", recon), ("semantic", 0.5 * ce))}
+    rel = split.relation
+    for group, rows in enumerate((slice(0, 2), slice(2, 4))):
+        expected = rel[0][group] * grads["recon"][rows] + rel[1][group] * grads["semantic"][rows]
+        assert torch.allclose(both.conv.weight.grad[rows], expected, atol=1e-6)
+
+
+def test_gradsplit_options_are_checked() -> None:
+    from semcomm.mtl import GradSplit
+
+    with pytest.raises(ValueError, match="recon_to_semantic must be 0 or 1, got 0.5"):
+        GradSplit(num_layers=2, recon_to_semantic=0.5)
+    with pytest.raises(ValueError, match="needs a model that declares its split convolutions"):
+        GradSplit(num_layers=1).attach(nn.Linear(2, 2))

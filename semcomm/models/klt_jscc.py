@@ -120,6 +120,11 @@ class KLTRefineJSCC(nn.Module):
         """The parameters every task's loss reaches: the refiner's (recon and class heads share it)."""
         return list(self.refiner.parameters())
 
+    def split_modules(self) -> list[nn.Conv2d]:
+        """The shared receiver trunk's convolutions whose output channels GradSplit may split
+        by task: every convolution of the refiner but its output one (the image residual)."""
+        return [m for m in self.refiner.modules() if isinstance(m, nn.Conv2d) and m is not self.refiner.out]
+
     def gains(self) -> torch.Tensor:
         """Per-coefficient amplitudes ``[m]``: SoftCast's times the learned factor."""
         return self.softcast.amplitudes * self.gain_log.exp()

@@ -3,6 +3,7 @@
 from semcomm.mtl.weighting import WEIGHTINGS, EqualWeighting, FixedWeighting, LossWeighting, TaskLosses, get_weighting
 from semcomm.mtl.adaptive import DynamicWeightAverage, GradNorm, PCGrad, UncertaintyWeighting
 from semcomm.mtl.jacobian import JacobianDescent
+from semcomm.mtl.gradsplit import GradSplit
 
 __all__ = [
     "WEIGHTINGS",
@@ -10,6 +11,7 @@ __all__ = [
     "EqualWeighting",
     "FixedWeighting",
     "GradNorm",
+    "GradSplit",
     "JacobianDescent",
     "LossWeighting",
     "PCGrad",

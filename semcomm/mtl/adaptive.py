@@ -164,19 +164,26 @@ class GradientCombiner(LossWeighting):
         super().__init__()
         self.num_layers = num_layers
 
-    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
-        return torch.stack(losses.flat()).sum()
+    def task_weights(self) -> list[float]:
+        """The constant weight of each task loss (:meth:`TaskLosses.flat` order): 1 each."""
+        return [1.0] * (2 * self.num_layers)
 
-    def combine(self, grads: list[torch.Tensor]) -> torch.Tensor:
-        """The shared parameters' gradient ``[P]`` from the live tasks' gradients (each ``[P]``)."""
+    def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
+        return sum(w * loss for w, loss in zip(self.task_weights(), losses.flat()))  # type: ignore[return-value]
+
+    def combine(self, grads: list[torch.Tensor], tasks: list[int]) -> torch.Tensor:
+        """The shared parameters' gradient ``[P]`` from the live tasks' gradients (each ``[P]``,
+        of the weighted loss), ``tasks`` their indices in :meth:`TaskLosses.flat` order."""
         raise NotImplementedError
 
     def backward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter]) -> torch.Tensor:
-        grads = [g for g in _task_gradients(losses.flat(), shared_params) if g is not None]
+        weighted = [w * loss for w, loss in zip(self.task_weights(), losses.flat())]
+        per_task = _task_gradients(weighted, shared_params)
+        tasks = [k for k, g in enumerate(per_task) if g is not None]
         total = self(losses, shared_params)
         total.backward()
-        if grads:
-            combined = self.combine(grads)
+        if tasks:
+            combined = self.combine([per_task[k] for k in tasks], tasks)  # type: ignore[misc]
             start = 0
             for p in shared_params:
                 p.grad = combined[start : start + p.numel()].view_as(p).clone()
@@ -212,7 +219,7 @@ class PCGrad(GradientCombiner):
             out.append(g)
         return torch.stack(out).sum(dim=0)
 
-    def combine(self, grads: list[torch.Tensor]) -> torch.Tensor:
+    def combine(self, grads: list[torch.Tensor], tasks: list[int]) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.step))
         self.step += 1
         return self.project(grads, [torch.randperm(len(grads), generator=generator).tolist() for _ in grads])

@@ -75,7 +75,7 @@ class JacobianDescent(GradientCombiner):
         aggregator's output."""
         return jacobian.shape[0] * self.aggregate(jacobian)
 
-    def combine(self, grads: list[torch.Tensor]) -> torch.Tensor:
+    def combine(self, grads: list[torch.Tensor], tasks: list[int]) -> torch.Tensor:
         return self.direction(torch.stack(grads))
 
 

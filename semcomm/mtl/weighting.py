@@ -68,6 +68,10 @@ class LossWeighting(nn.Module):
     def end_epoch(self, mean_losses: list[float]) -> None:
         """Called with the epoch's mean of every task loss (:meth:`TaskLosses.flat` order)."""
 
+    def attach(self, model: nn.Module) -> None:
+        """Called once with the model before training (a scheme that acts on modules the model
+        declares, such as GradSplit's split convolutions, finds them here)."""
+
     def current_weights(self) -> dict[str, list[float]]:
         """The weights in force, for logging: ``{"distortion": [...], "semantic": [...]}``."""
         raise NotImplementedError
