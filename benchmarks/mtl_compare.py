@@ -11,8 +11,8 @@ layer's finest label head), the proxy runs' main-task accuracy on channels they 
 time.
 
 Runs:
-    weightings   fixed (b = 0.05), equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g;
-                 recon + class at every layer
+    weightings   fixed (b = 0.05), equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g,
+                 gradsplit (b = 0.05, own task only); recon + class at every layer
     ds           deep supervision, "1:coarse2,recon;2:coarse4,recon;3:class,recon" (fixed)
     proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed)
     proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
@@ -44,7 +44,8 @@ RATIOS = {"mnist": (3 / 98,) * 3, "cifar10": (1 / 18,) * 3}
 PROXIES = "1:class,edges,colour,recon;2:class,edges,colour,recon;3:class,edges,colour,recon"
 #: run name -> TrainConfig fields that differ from the common recipe.
 RUNS: dict[str, dict[str, Any]] = {
-    **{w: {"weighting": w} for w in ("fixed", "equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g")},
+    **{w: {"weighting": w} for w in ("fixed", "equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g",
+                                     "gradsplit")},
     "ds": {"weighting": "fixed", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
     "proxy-attn": {"weighting": "fixed", "tasks": PROXIES, "proxy_attention": True},
     "proxy-unc": {"weighting": "uncertainty", "tasks": PROXIES},
@@ -56,7 +57,7 @@ UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
 
 def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None) -> TrainConfig:
     fields = dict(RUNS[run])
-    if fields.get("weighting") == "fixed":
+    if fields.get("weighting") in ("fixed", "gradsplit"):
         fields["weighting_kwargs"] = {"semantic": 0.05}
     return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
                        batch_size=128, lr=1e-3, width=32 if dataset == "mnist" else 64, arch="klt-refine", sample_layers=True,
