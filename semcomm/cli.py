@@ -575,11 +575,19 @@ def _device(name: str) -> torch.device:
 DEFAULT_RATIOS = {"mnist": "3/98", "cifar10": "1/18"}
 
 
-def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int, options: list[str]) -> dict[str, Any]:
+def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int, options: list[str],
+                      relation: str | None = None) -> dict[str, Any]:
     """The loss weighting's options from the flags given: ``fixed`` and ``gradsplit`` take
-    ``--semantic-weight`` (default 0.05), every scheme ``--weighting-opt NAME=VALUE``; an option the weighting does not
-    take is refused when the config is validated."""
+    ``--semantic-weight`` (default 0.05), ``gradsplit`` ``--gradsplit-relation``, every scheme
+    ``--weighting-opt NAME=VALUE``; an option the weighting does not take is refused when the
+    config is validated."""
     kwargs: dict[str, Any] = {}
+    if relation is not None:
+        try:
+            kwargs["relation"] = [[float(v) for v in row.split(",")] for row in relation.split(";")]
+        except ValueError:
+            raise ValueError(f"bad --gradsplit-relation {relation!r}: expected rows of 0/1 separated by ';', "
+                             "e.g. '1,1;0,1'") from None
     for option in options:
         key, sep, value = option.partition("=")
         try:
@@ -634,6 +642,7 @@ def train(
                           "(default 0.05)"),
     ] = None,
     weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g or gradsplit (uncertainty, dwa and gradnorm need --distortion mse; upgrad and imtl-g need semcomm[mtl]; gradsplit takes --semantic-weight and --weighting-opt recon_to_semantic=1 / semantic_to_recon=1)")] = "fixed",
+    gradsplit_relation: Annotated[Optional[str], typer.Option(help="GradSplit's task relation, rows (recon; semantic) of 0/1 per group, e.g. '1,1;0,1' (recon also trains the semantic group); default own task only")] = None,
     weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0")] = None,
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
@@ -669,7 +678,7 @@ def train(
         distortion=distortion,
         val=parse_count(val, "--val", minimum=0),
         weighting=weighting,
-        weighting_kwargs=_weighting_kwargs(weighting, semantic_weight, layers, weighting_opt or []),
+        weighting_kwargs=_weighting_kwargs(weighting, semantic_weight, layers, weighting_opt or [], gradsplit_relation),
         limit=None if limit is None else parse_count(limit, "--limit"),
         seed=seed,
     )

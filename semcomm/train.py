@@ -168,7 +168,8 @@ def validate(cfg: TrainConfig) -> None:
     try:
         weighting = get_weighting(cfg.weighting, len(cfg.ratios), **cfg.weighting_kwargs)
     except TypeError:
-        options = ", ".join("--semantic-weight" if k == "semantic" else f"--weighting-opt {k}" for k in cfg.weighting_kwargs)
+        flags = {"semantic": "--semantic-weight", "relation": "--gradsplit-relation"}
+        options = ", ".join(flags.get(k, f"--weighting-opt {k}") for k in cfg.weighting_kwargs)
         raise ValueError(f"--weighting {cfg.weighting} takes no {options}") from None
     if weighting.needs_positive_losses and cfg.distortion == "log-mse":
         raise ValueError(f"--weighting {cfg.weighting} takes ratios of task losses, which must be >= 0: "

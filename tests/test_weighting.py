@@ -153,6 +153,10 @@ def test_weighting_options_and_losses_are_checked_in_one_line(tmp_path: Path) ->
         (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "alpha=2"], "takes no --weighting-opt alpha"),
         (["--weighting", "gradnorm", "--distortion", "mse", "--weighting-opt", "alpha"], "bad --weighting-opt 'alpha'"),
         (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "temperature=0"], "temperature must be > 0"),
+        (["--weighting", "gradsplit", "--gradsplit-relation", "1,0;0,1;1,1"], "--gradsplit-relation must be 2 x 2"),
+        (["--weighting", "gradsplit", "--gradsplit-relation", "1;x"], "bad --gradsplit-relation '1;x'"),
+        (["--weighting", "fixed", "--gradsplit-relation", "1,0;0,1"], "--weighting fixed takes no --gradsplit-relation"),
+        (["--weighting", "gradsplit", "--arch", "conv"], "it needs klt-refine, not 'conv'"),
     ]
     for args, message in cases:
         result = subprocess.run(base + args, capture_output=True, text=True, timeout=300)
@@ -196,8 +200,8 @@ class _TwoHeads(nn.Module):
 
 @pytest.mark.parametrize(("relation", "live", "updated"), [
     ({}, "recon", {0}), ({}, "semantic", {1}),  # own task only
-    ({"recon_to_semantic": 1}, "recon", {0, 1}), ({"recon_to_semantic": 1}, "semantic", {1}),  # asymmetric
-    ({"semantic_to_recon": 1}, "semantic", {0, 1}), ({"semantic_to_recon": 1}, "recon", {0}),
+    ({"relation": [[1, 1], [0, 1]]}, "recon", {0, 1}), ({"relation": [[1, 1], [0, 1]]}, "semantic", {1}),  # asymmetric
+    ({"relation": [[1, 0], [1, 1]]}, "semantic", {0, 1}), ({"relation": [[1, 0], [1, 1]]}, "recon", {0}),
 ])
 def test_gradsplit_gradient_of_a_task_on_a_disallowed_group_is_exactly_zero(
         relation: dict[str, float], live: str, updated: set[int]) -> None:
@@ -233,7 +237,9 @@ def test_gradsplit_gradient_of_a_task_on_a_disallowed_group_is_exactly_zero(
 def test_gradsplit_options_are_checked() -> None:
     from semcomm.mtl import GradSplit
 
-    with pytest.raises(ValueError, match="recon_to_semantic must be 0 or 1, got 0.5"):
-        GradSplit(num_layers=2, recon_to_semantic=0.5)
+    with pytest.raises(ValueError, match=r"--gradsplit-relation must be 2 x 2 \(rows and columns: recon, semantic\), got 3 rows"):
+        GradSplit(num_layers=2, relation=[[1, 0], [0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="entries must be 0 or 1"):
+        GradSplit(num_layers=2, relation=[[1, 0.5], [0, 1]])
     with pytest.raises(ValueError, match="needs a model that declares its split convolutions"):
         GradSplit(num_layers=1).attach(nn.Linear(2, 2))

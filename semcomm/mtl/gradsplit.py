@@ -7,8 +7,8 @@ type: here ``T = 2``, the reconstruction (every layer's distortion) and the sema
 layer's head losses). The forward pass is unchanged, features stay shared; only the gradients
 are split: the weight and bias rows of group ``t`` are updated by the losses of the task types
 ``s`` with ``relation[s][t] = 1``. The default relation is "own task only" (the identity);
-``recon_to_semantic=1`` lets the reconstruction also train the semantic group,
-``semantic_to_recon=1`` the reverse (asymmetric relations, as in the paper). Every other shared
+any 0/1 matrix may be given, asymmetric ones included (``[[1, 1], [0, 1]]``: the
+reconstruction also trains the semantic group, not the reverse), as in the paper. Every other shared
 parameter gets the plain weighted sum's gradient, as do the task heads.
 
 Losses are weighted as by ``fixed``: distortion 1, semantic ``semantic`` (0.05).
@@ -37,21 +37,25 @@ class GradSplit(GradientCombiner):
         num_layers: ``L``.
         semantic: weight of each layer's semantic loss (one for all layers or one per layer;
             the distortion's is 1).
-        recon_to_semantic, semantic_to_recon: 1 to let that task type's losses update the
-            other's group (0: own group only).
+        relation: ``T x T`` 0/1, ``relation[s][t]``: whether task type ``s``
+            (:data:`TASK_TYPES` order) updates group ``t``; None: the identity.
     """
 
     name = "gradsplit"
 
-    def __init__(self, num_layers: int, semantic: float | Sequence[float] = 0.05, recon_to_semantic: float = 0,
-                 semantic_to_recon: float = 0) -> None:
+    def __init__(self, num_layers: int, semantic: float | Sequence[float] = 0.05,
+                 relation: Sequence[Sequence[float]] | None = None) -> None:
         super().__init__(num_layers)
-        for option, value in (("recon_to_semantic", recon_to_semantic), ("semantic_to_recon", semantic_to_recon)):
-            if value not in (0, 1):
-                raise ValueError(f"--weighting-opt {option} must be 0 or 1, got {value:g}")
-        self.semantic = _per_layer(semantic, num_layers, "semantic")
+        t = len(TASK_TYPES)
+        relation = [[int(s == g) for g in range(t)] for s in range(t)] if relation is None else relation
+        if len(relation) != t or any(len(row) != t for row in relation):
+            shape = f"{len(relation)} rows of {', '.join(str(len(r)) for r in relation)}"
+            raise ValueError(f"--gradsplit-relation must be {t} x {t} (rows and columns: {', '.join(TASK_TYPES)}), got {shape}")
+        if any(v not in (0, 1) for row in relation for v in row):
+            raise ValueError(f"--gradsplit-relation entries must be 0 or 1, got {[list(r) for r in relation]}")
         #: relation[s][t]: whether task type s updates group t.
-        self.relation = [[1, int(recon_to_semantic)], [int(semantic_to_recon), 1]]
+        self.relation = [[int(v) for v in row] for row in relation]
+        self.semantic = _per_layer(semantic, num_layers, "semantic")
         self.masks: torch.Tensor | None = None  # [T, P], set by attach
 
     def task_weights(self) -> list[float]:
