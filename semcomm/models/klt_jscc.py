@@ -149,10 +149,11 @@ class KLTRefineJSCC(nn.Module):
         return (per_layer[None] * keep[:, None, :, None]).flatten(-2)  # [L, B, 2L]
 
     def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Receiver of layers ``1..layer[i]+1`` for each row: coefficients ``[N, m]``, conditions
-        ``[N, 2L]``, 0-based ``layer`` ``[N]`` -> images ``[N, C, H, W]``, logits ``[N, classes]``
-        and every other task head's output ``{task: [N, outputs]}``."""
+        ``[N, 2L]``, 0-based ``layer`` ``[N]`` -> images ``[N, C, H, W]``, logits ``[N, classes]``,
+        every other task head's output ``{task: [N, outputs]}`` and the heads' input feature
+        ``[N, 2 width]``."""
         masked = c_hat * self.softcast.layer_masks()[layer]
         linear = self.softcast.synthesise(masked, self.config.image_shape)
         residual, feature = self.refiner(linear, cond)
@@ -160,7 +161,7 @@ class KLTRefineJSCC(nn.Module):
         if self.proxy_attention is not None:
             feature, proxies = self.proxy_attention(feature)
         heads = {name: head(feature) for name, head in self.task_heads.items()} | proxies
-        return _clamp_unit(linear + residual), self.classifier(feature), heads
+        return _clamp_unit(linear + residual), self.classifier(feature), heads, feature
 
     def forward(
         self,
@@ -189,10 +190,11 @@ class KLTRefineJSCC(nn.Module):
         cond = self._conditions(noise_var, batch)  # [L, B, 2L]
         if decode_layers is None:
             layer = torch.arange(L, device=c_hat.device).repeat_interleave(batch)
-            imgs, logits, heads = self.decode(c_hat.repeat(L, 1), cond.flatten(0, 1), layer)
+            imgs, logits, heads, features = self.decode(c_hat.repeat(L, 1), cond.flatten(0, 1), layer)
             rows = [slice(l * batch, (l + 1) * batch) for l in range(L)]
         else:
-            imgs, logits, heads = self.decode(c_hat, cond[decode_layers, torch.arange(batch, device=c_hat.device)], decode_layers)
+            imgs, logits, heads, features = self.decode(c_hat, cond[decode_layers, torch.arange(batch, device=c_hat.device)],
+                                                        decode_layers)
             rows = [decode_layers == l for l in range(L)]
         heads["class"] = logits
         return JSCCOutput(
@@ -200,6 +202,7 @@ class KLTRefineJSCC(nn.Module):
             logits=[logits[r] for r in rows],
             symbols=[] if symbols is None else list(symbols.split(list(self.config.layer_symbols), dim=-1)),
             tasks=[{name: heads[name][r] for name in tasks if name != RECON} for tasks, r in zip(self.layout.layers, rows)],
+            features=[features[r] for r in rows],
         )
 
     def task_loss(self, name: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

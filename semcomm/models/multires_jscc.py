@@ -145,12 +145,15 @@ class JSCCOutput:
             ``P_l`` each: 1 unless the model splits the frame's power unequally).
         tasks: ``L`` mappings, task name -> head output ``[B, outputs]``, for the head tasks
             of each layer in the model's task layout (``"class"``'s is that layer's ``logits``).
+        features: ``L`` tensors ``[B, F]``, the receiver's pooled feature that the task heads
+            read (``klt-refine``; empty for models that do not expose one).
     """
 
     recon: list[torch.Tensor]
     logits: list[torch.Tensor]
     symbols: list[torch.Tensor] = field(default_factory=list)
     tasks: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    features: list[torch.Tensor] = field(default_factory=list)
 
 
 class ResBlock(nn.Module):

@@ -1,0 +1,86 @@
+"""Source-free channel adaptation: the API holds no source data and no labels, the mean teacher's
+EMA is exact, the variance split selects the stated fraction, and the CLI adapts, saves and
+refuses in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from semcomm.adapt import AdaptConfig, Received, TargetLink, adapt, ema_update, receiver_parameters, variance_split
+from semcomm.methods import resolve_method
+
+
+def test_the_adaptation_entry_point_takes_no_source_data_and_no_labels() -> None:
+    params = set(inspect.signature(adapt).parameters)
+    assert params == {"model", "received", "cfg", "progress"}
+    assert {f.name for f in dataclasses.fields(Received)} == {"c_hat", "noise_var"}  # what a receiver holds
+    model = resolve_method("mnist-l3").model
+    link = TargetLink(model, torch.zeros(8, 1, 28, 28, dtype=torch.uint8), AdaptConfig("rayleigh-block", "none", (5.0, 5.0)))
+    batch = next(iter(link))
+    assert type(batch) is Received and batch.c_hat.shape == (64, 2 * 72)
+
+
+def test_ema_update_is_exact() -> None:
+    teacher, student = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = [p.detach().clone() for p in teacher.parameters()]
+    ema_update(teacher.parameters(), student.parameters(), 0.99)
+    for t, b, s in zip(teacher.parameters(), before, student.parameters()):
+        assert torch.equal(t, b.mul(0.99).add(s.detach(), alpha=1 - 0.99))  # the formula, to the bit
+        assert torch.allclose(t, 0.99 * b + 0.01 * s.detach(), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize(("n", "fraction", "count"), [(50, 0.2, 10), (7, 0.2, 2), (64, 0.5, 32), (3, 0.01, 1)])
+def test_variance_split_selects_the_stated_fraction_of_lowest_variance(n: int, fraction: float, count: int) -> None:
+    variance = torch.rand(n, generator=torch.Generator().manual_seed(n))
+    mask = variance_split(variance, fraction)
+    assert int(mask.sum()) == count
+    assert float(variance[mask].max()) <= float(variance[~mask].min()) if count < n else True
+
+
+def test_adaptation_changes_only_the_receiver_and_leaves_the_model_alone() -> None:
+    model = resolve_method("mnist-l3").model
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = AdaptConfig("rayleigh-block", "none", (5.0, 15.0), steps=3, batch_size=16, lr=1e-3)
+    images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    adapted, history = adapt(model, TargetLink(model, images, cfg), cfg)
+    assert len(history) == 3 and all(torch.equal(v, model.state_dict()[k]) for k, v in original.items())
+    new = adapted.state_dict()
+    assert torch.equal(new["gain_log"], original["gain_log"])  # the deployed transmitter is untouched
+    assert all(torch.equal(new[k], v) for k, v in original.items() if k.startswith("tx_residual."))
+    assert any(not torch.equal(new[k], v) for k, v in original.items() if k.startswith("refiner."))
+    assert {id(p) for p in receiver_parameters(model)}.isdisjoint({id(p) for p in model.tx_residual.parameters()})
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_adapts_saves_and_sweeps(tmp_path: Path) -> None:
+    result = cli("adapt", "mnist-l3", "--channel", "rayleigh-block", "--csi", "none", "--snr", "5:15", "--steps", "4",
+                 "--batch-size", "16", "--data-root", "embedded", "--out", str(tmp_path / "ad"))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "ad" / "config.json").read_text())
+    assert meta["adapted"]["from"] == "mnist-l3" and meta["adapted"]["config"]["channel"] == "rayleigh-block"
+    sweep = cli("sweep", str(tmp_path / "ad"), "--channel", "rayleigh-block", "--csi", "none", "--snr", "10",
+                "--n-images", "32", "--data-root", "embedded", "--out", str(tmp_path / "r.json"))
+    assert sweep.returncode == 0, sweep.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--channel", "awgn", "--csi", "perfect"], "adapting it there changes nothing"),
+    (["--ema", "1.5"], "--ema must lie strictly between 0 and 1"),
+    (["--passes", "1"], "--passes must be >= 2"),
+    (["--channel", "rayleigh-block", "--csi", "ls"], "CSI mode 'ls'"),
+])
+def test_cli_bad_adaptation_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = cli("adapt", "mnist-l3", "--data-root", "embedded", "--out", str(tmp_path / "ad"), *args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
