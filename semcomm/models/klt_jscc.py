@@ -148,12 +148,12 @@ class KLTRefineJSCC(nn.Module):
         keep = (torch.arange(L, device=nv.device)[None, :] <= torch.arange(L, device=nv.device)[:, None]).to(level.dtype)
         return (per_layer[None] * keep[:, None, :, None]).flatten(-2)  # [L, B, 2L]
 
-    def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor
+    def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Receiver of layers ``1..layer[i]+1`` for each row: coefficients ``[N, m]``, conditions
         ``[N, 2L]``, 0-based ``layer`` ``[N]`` -> images ``[N, C, H, W]``, logits ``[N, classes]``,
         every other task head's output ``{task: [N, outputs]}`` and the heads' input feature
-        ``[N, 2 width]``."""
+        ``[N, 2 width]`` (``generator``: unused here, for receivers that draw at random)."""
         masked = c_hat * self.softcast.layer_masks()[layer]
         linear = self.softcast.synthesise(masked, self.config.image_shape)
         residual, feature = self.refiner(linear, cond)
@@ -178,23 +178,24 @@ class KLTRefineJSCC(nn.Module):
         symbols, scales = self.encode(images)
         out = channel(symbols, snr_db, generator=generator)
         c_hat, noise_var = self.softcast.receive(out, csi, scales, channel.mean_gain, self.gains())
-        return self.receive(c_hat, noise_var, decode_layers, symbols)
+        return self.receive(c_hat, noise_var, decode_layers, symbols, generator)
 
     def receive(self, c_hat: torch.Tensor, noise_var: torch.Tensor, decode_layers: torch.Tensor | None = None,
-                symbols: torch.Tensor | None = None) -> JSCCOutput:
+                symbols: torch.Tensor | None = None, generator: torch.Generator | None = None) -> JSCCOutput:
         """Every layer's (or, with ``decode_layers`` ``[B]``, one layer per example's) images,
         logits and task outputs from the LMMSE coefficients ``c_hat`` ``[B, m]`` and the
         per-symbol noise variance (broadcastable to ``[B, K]``); output ``l`` uses layers
-        ``1..l`` only. ``symbols`` ``[B, K]``, the sent ones, fill ``JSCCOutput.symbols``."""
+        ``1..l`` only. ``symbols`` ``[B, K]``, the sent ones, fill ``JSCCOutput.symbols``;
+        ``generator`` feeds a receiver that draws at random in training (routing)."""
         batch, L = c_hat.shape[0], self.config.num_layers
         cond = self._conditions(noise_var, batch)  # [L, B, 2L]
         if decode_layers is None:
             layer = torch.arange(L, device=c_hat.device).repeat_interleave(batch)
-            imgs, logits, heads, features = self.decode(c_hat.repeat(L, 1), cond.flatten(0, 1), layer)
+            imgs, logits, heads, features = self.decode(c_hat.repeat(L, 1), cond.flatten(0, 1), layer, generator)
             rows = [slice(l * batch, (l + 1) * batch) for l in range(L)]
         else:
             imgs, logits, heads, features = self.decode(c_hat, cond[decode_layers, torch.arange(batch, device=c_hat.device)],
-                                                        decode_layers)
+                                                        decode_layers, generator)
             rows = [decode_layers == l for l in range(L)]
         heads["class"] = logits
         return JSCCOutput(

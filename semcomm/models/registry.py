@@ -20,6 +20,7 @@ from torch import nn
 from semcomm.models.klt import get_klt
 from semcomm.models.klt_jscc import KLTRefineJSCC
 from semcomm.models.multires_jscc import JSCCConfig, MultiResJSCC
+from semcomm.models.rmn import KLTRoutedJSCC
 from semcomm.models.softcast import SoftCast
 from semcomm.registry import Registry
 
@@ -47,12 +48,18 @@ def _conv(config: JSCCConfig, data_root: Any, fresh: bool) -> nn.Module:
     return MultiResJSCC(config)
 
 
-def _klt_refine(config: JSCCConfig, data_root: Any, fresh: bool) -> nn.Module:
-    if not fresh:
-        return KLTRefineJSCC(config)
-    klt = get_klt(config.dataset, data_root)
-    return KLTRefineJSCC(config, SoftCast(klt.mean, klt.basis, klt.eigvals, config.layer_symbols, config.layer_power))
+def _on_linear_backbone(cls: type[KLTRefineJSCC]) -> Callable[..., nn.Module]:
+    """The factory of an architecture built on the linear scheme: a fresh model fits its KLT."""
+
+    def build(config: JSCCConfig, data_root: Any, fresh: bool) -> nn.Module:
+        if not fresh:
+            return cls(config)
+        klt = get_klt(config.dataset, data_root)
+        return cls(config, SoftCast(klt.mean, klt.basis, klt.eigvals, config.layer_symbols, config.layer_power))
+
+    return build
 
 
 register("conv", _conv)
-register("klt-refine", _klt_refine)
+register("klt-refine", _on_linear_backbone(KLTRefineJSCC))
+register("klt-rmn", _on_linear_backbone(KLTRoutedJSCC))
