@@ -16,6 +16,7 @@ Runs:
     ds           deep supervision, "1:coarse2,recon;2:coarse4,recon;3:class,recon" (fixed)
     proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed)
     proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
+    rmn          the ds layout on the recurrent modular receiver (klt-rmn, routed per task and layer)
 
     python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 20000]
         [--runs fixed,ds,...] [--data-root ../shared/datasets] [--out-dir out/mtl]
@@ -49,6 +50,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "ds": {"weighting": "fixed", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
     "proxy-attn": {"weighting": "fixed", "tasks": PROXIES, "proxy_attention": True},
     "proxy-unc": {"weighting": "uncertainty", "tasks": PROXIES},
+    "rmn": {"weighting": "fixed", "arch": "klt-rmn", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
 }
 SNRS = [0.0, 10.0, 20.0]
 #: Channels no run trained on: (name, CSI mode).
@@ -56,11 +58,11 @@ UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
 
 
 def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None) -> TrainConfig:
-    fields = dict(RUNS[run])
+    fields = {"arch": "klt-refine", **RUNS[run]}
     if fields.get("weighting") in ("fixed", "gradsplit"):
         fields["weighting_kwargs"] = {"semantic": 0.05}
     return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
-                       batch_size=128, lr=1e-3, width=32 if dataset == "mnist" else 64, arch="klt-refine", sample_layers=True,
+                       batch_size=128, lr=1e-3, width=32 if dataset == "mnist" else 64, sample_layers=True,
                        distortion="mse", val=0, limit=limit, seed=0, **fields)
 
 
