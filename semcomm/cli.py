@@ -629,7 +629,7 @@ def train(
     batch_size: Annotated[str, typer.Option(help="images per step")] = "128",
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay to lr/100)")] = 1e-3,
     width: Annotated[str, typer.Option(help="conv width of the model")] = "64",
-    arch: Annotated[str, typer.Option(help="JSCC architecture: klt-refine (linear analog backbone + learned residuals), klt-rmn (the same with a recurrent modular receiver routed per task and layer) or conv (the first model)")] = "klt-refine",
+    arch: Annotated[str, typer.Option(help="JSCC architecture: klt-refine (linear analog backbone + learned residuals), klt-rmn (the same with a recurrent modular receiver routed per task and layer), klt-slim (the same with a slimmable receiver trained by the sandwich rule and CI-KD) or conv (the first model)")] = "klt-refine",
     layer_power: Annotated[str, typer.Option(help="split of the frame's power across layers: equal (unit energy per symbol in every layer) or softcast (SoftCast's allocation over the whole frame: more to layer 1, unit energy over the frame; klt-refine)")] = "equal",
     tasks: Annotated[Optional[str], typer.Option(help="receiver-side tasks per layer, e.g. '1:coarse2,recon;2:coarse4,recon;3:class,recon' (tasks: recon, class, coarse2, coarse4, edges, thumb, colour; default: recon,class at every layer; klt-refine)")] = None,
     proxy_attention: Annotated[bool, typer.Option(help="the proxy cues of --tasks (edges, thumb, colour) feed the other heads through uncertainty-aware gates (klt-refine)")] = False,

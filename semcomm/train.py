@@ -190,18 +190,45 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
                   channel: channels.Channel, g: torch.Generator) -> TaskLosses:
     """Each layer's distortion (its ``recon``, 0 without) and semantic loss (the sum of its
     head tasks' losses, 0 without) on one batch; with ``cfg.sample_layers`` every example
-    decodes one random layer and each layer's losses are over its examples."""
+    decodes one random layer and each layer's losses are over its examples. A slimmable model
+    (one with ``sandwich``) decodes the same received signals in each of the step's sandwich
+    configurations; the losses are their mean, and each narrow configuration's pooled trunk
+    feature is distilled towards the widest one's (CI-KD, in ``extra``)."""
     lo, hi = cfg.snr_train
     snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
-    distortion = DISTORTIONS[cfg.distortion]
     L = model.config.num_layers
-    if cfg.sample_layers:
-        layer = torch.randint(0, L, (images.shape[0],), generator=g, device=images.device)
+    layer = torch.randint(0, L, (images.shape[0],), generator=g, device=images.device) if cfg.sample_layers else None
+    picked = [torch.ones_like(labels, dtype=torch.bool)] * L if layer is None else [layer == l for l in range(L)]
+    sandwich = getattr(model, "sandwich", None)
+    if sandwich is None:
         out = model(images, channel, snr, csi=cfg.csi, generator=g, decode_layers=layer)
-        picked = [layer == l for l in range(L)]
-    else:
-        out = model(images, channel, snr, csi=cfg.csi, generator=g)
-        picked = [torch.ones_like(labels, dtype=torch.bool)] * L
+        return _layer_losses(model, out, images, labels, picked, cfg)
+    symbols, scales = model.encode(images)
+    received = channel(symbols, snr, generator=g)
+    c_hat, noise_var = model.softcast.receive(received, cfg.csi, scales, channel.mean_gain, model.gains())
+    total: TaskLosses | None = None
+    widest: list[torch.Tensor] = []
+    configurations = sandwich(g)
+    for widths in configurations:
+        model.set_widths(widths)
+        out = model.receive(c_hat, noise_var, layer, generator=g)
+        losses = _layer_losses(model, out, images, labels, picked, cfg)
+        if total is None:
+            total, widest = losses, [f.detach() for f in out.features]
+            continue
+        total.distortion = [a + b for a, b in zip(total.distortion, losses.distortion)]
+        total.semantic = [a + b for a, b in zip(total.semantic, losses.semantic)]
+        total.extra += [F.mse_loss(f, w[:, : f.shape[1]]) for f, w in zip(out.features, widest) if f.numel()]
+    model.set_widths(configurations[0])  # back to the widest
+    assert total is not None
+    n = len(configurations)  # the mean over the configurations: losses on the scale of one model's
+    return TaskLosses([d / n for d in total.distortion], [s / n for s in total.semantic], [e / n for e in total.extra])
+
+
+def _layer_losses(model: torch.nn.Module, out: Any, images: torch.Tensor, labels: torch.Tensor,
+                  picked: list[torch.Tensor], cfg: TrainConfig) -> TaskLosses:
+    """Each layer's losses from the model's outputs ``out`` for the examples ``picked[l]``."""
+    distortion = DISTORTIONS[cfg.distortion]
     zero = images.new_zeros(())
     tasks = {name: get_task(name, cfg.dataset) for name in model.config.layout().head_tasks()}
     losses = TaskLosses(distortion=[], semantic=[])

@@ -21,6 +21,7 @@ from semcomm.models.klt import get_klt
 from semcomm.models.klt_jscc import KLTRefineJSCC
 from semcomm.models.multires_jscc import JSCCConfig, MultiResJSCC
 from semcomm.models.rmn import KLTRoutedJSCC
+from semcomm.models.slim import KLTSlimJSCC
 from semcomm.models.softcast import SoftCast
 from semcomm.registry import Registry
 
@@ -63,3 +64,4 @@ def _on_linear_backbone(cls: type[KLTRefineJSCC]) -> Callable[..., nn.Module]:
 register("conv", _conv)
 register("klt-refine", _on_linear_backbone(KLTRefineJSCC))
 register("klt-rmn", _on_linear_backbone(KLTRoutedJSCC))
+register("klt-slim", _on_linear_backbone(KLTSlimJSCC))

@@ -140,7 +140,7 @@ class GradNorm(LossWeighting):
             for k in live:
                 if self.initial[k] == 0:
                     self.initial[k] = flat[k].detach().clamp_min(1e-12)
-        total = self(losses, shared_params)
+        total = self.total(losses, shared_params)
         total.backward()
         if len(live) > 1:
             w = self.normalised()[live]
@@ -157,8 +157,8 @@ class GradNorm(LossWeighting):
 
 class GradientCombiner(LossWeighting):
     """Base of the schemes that combine the per-task gradients on the shared parameters into
-    one (PCGrad, Jacobian descent): the other parameters get the plain sum's gradient, the
-    shared ones :meth:`combine`'s result."""
+    one (PCGrad, Jacobian descent, GradSplit): the other parameters get the plain sum's
+    gradient, the shared ones :meth:`combine`'s result plus the regularisers' gradient."""
 
     def __init__(self, num_layers: int) -> None:
         super().__init__()
@@ -180,10 +180,13 @@ class GradientCombiner(LossWeighting):
         weighted = [w * loss for w, loss in zip(self.task_weights(), losses.flat())]
         per_task = _task_gradients(weighted, shared_params)
         tasks = [k for k, g in enumerate(per_task) if g is not None]
-        total = self(losses, shared_params)
+        (regularisers,) = _task_gradients([torch.stack(losses.extra).sum()], shared_params) if losses.extra else (None,)
+        total = self.total(losses, shared_params)
         total.backward()
         if tasks:
             combined = self.combine([per_task[k] for k in tasks], tasks)  # type: ignore[misc]
+            if regularisers is not None:  # added to the combination, not combined
+                combined = combined + regularisers
             start = 0
             for p in shared_params:
                 p.grad = combined[start : start + p.numel()].view_as(p).clone()

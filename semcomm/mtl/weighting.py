@@ -15,7 +15,7 @@ may own parameters (it is an ``nn.Module``; the trainer optimises them with the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,10 +28,13 @@ __all__ = ["TaskLosses", "LossWeighting", "FixedWeighting", "EqualWeighting", "W
 
 @dataclass
 class TaskLosses:
-    """Per-task losses of one step: ``distortion[l]`` and ``semantic[l]`` are scalars for layer ``l``."""
+    """Per-task losses of one step: ``distortion[l]`` and ``semantic[l]`` are scalars for layer
+    ``l``; ``extra`` holds regularisers that every weighting adds with weight 1 (e.g. a
+    slimmable receiver's distillation loss), outside the task weighting."""
 
     distortion: list[torch.Tensor]
     semantic: list[torch.Tensor]
+    extra: list[torch.Tensor] = field(default_factory=list)
 
     def flat(self) -> list[torch.Tensor]:
         """All task losses, distortion tasks first."""
@@ -59,9 +62,14 @@ class LossWeighting(nn.Module):
     def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def total(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
+        """The weighted task losses plus the regularisers (``losses.extra``)."""
+        total = self(losses, shared_params)
+        return total + torch.stack(losses.extra).sum() if losses.extra else total
+
     def backward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter]) -> torch.Tensor:
         """Fill the ``.grad`` of every parameter for this step; returns the (detached) total."""
-        total = self(losses, shared_params)
+        total = self.total(losses, shared_params)
         total.backward()
         return total.detach()
 
