@@ -149,13 +149,21 @@ class TargetLink:
 
 
 def check_target(train: dict[str, Any], cfg: AdaptConfig) -> None:
-    """One line if the target is the channel the model was trained on (``train``: its
-    checkpoint's training config), with the same CSI mode and options: nothing to adapt to."""
+    """One line if there is nothing to adapt to: the target is the channel the model was
+    trained on (``train``: its checkpoint's training config) with the same CSI mode and
+    options, or the receiver's LMMSE front end gets no signal there (no CSI on a channel whose
+    mean gain is 0, such as Rayleigh: every coefficient's estimate is 0)."""
     same = (train.get("channel", "awgn"), train.get("csi", "perfect"), train.get("channel_kwargs", {})) == (
         cfg.channel, cfg.csi, cfg.channel_kwargs)
     if same:
         raise ValueError(f"the model was trained on {cfg.channel} with CSI {cfg.csi} and these options: adapting "
                          "it there changes nothing; give another --channel, --csi or channel option")
+    channel = channels.get(cfg.channel, **cfg.channel_kwargs)
+    channels.check_csi(cfg.csi, channel)
+    if cfg.csi == "none" and abs(channel.mean_gain) == 0:
+        raise ValueError(f"with --csi none on {cfg.channel} (mean gain 0) the receiver's LMMSE estimate of every "
+                         "coefficient is 0: there is nothing to adapt from; give a CSI mode or a channel with a "
+                         "line-of-sight part (rician)")
 
 
 def receiver_parameters(model: KLTRefineJSCC) -> list[nn.Parameter]:

@@ -710,8 +710,8 @@ def train(
 @one_line_errors
 def adapt(
     model: Annotated[str, typer.Argument(help="a trained klt-refine model: run directory, .safetensors file or pretrained name")],
-    channel: Annotated[str, typer.Option(help="the target channel, one of: " + ", ".join(channels.names()))] = "rayleigh-block",
-    csi: Annotated[str, typer.Option(help="the receiver's CSI mode there: perfect, none, ls or lmmse (TDL/OFDM)")] = "none",
+    channel: Annotated[str, typer.Option(help="the target channel, one of: " + ", ".join(channels.names()))] = "tdl-c",
+    csi: Annotated[str, typer.Option(help="the receiver's CSI mode there: perfect, none, ls or lmmse (TDL/OFDM)")] = "ls",
     snr: Annotated[str, typer.Option(help="target SNR in dB: lo:hi (per-example uniform) or one value")] = "0:20",
     out: Annotated[Path, typer.Option(help="run directory of the adapted model")] = Path("runs/adapted"),
     data_root: Annotated[Optional[str], typer.Option(help="where the images the transmitter sends come from (training split; default $SEMCOMM_DATA, 'embedded' for smoke tests); the receiver never sees them")] = None,
@@ -742,7 +742,6 @@ def adapt(
                       steps=parse_count(steps, "--steps"), batch_size=parse_count(batch_size, "--batch-size"), lr=lr, ema=ema,
                       threshold=threshold, passes=parse_count(passes, "--passes"), similar=similar, adversarial=adversarial,
                       seed=seed)
-    channels.check_csi(csi, channels.get(channel, **cfg.channel_kwargs))
     net, meta = load_checkpoint(model)
     if meta["model"].get("arch") != "klt-refine":
         raise ValueError(f"adapt needs a klt-refine model; {model!r} is {meta['model'].get('arch', 'conv')!r}")

@@ -23,7 +23,7 @@ def test_the_adaptation_entry_point_takes_no_source_data_and_no_labels() -> None
     assert params == {"model", "received", "cfg", "progress"}
     assert {f.name for f in dataclasses.fields(Received)} == {"c_hat", "noise_var"}  # what a receiver holds
     model = resolve_method("mnist-l3").model
-    link = TargetLink(model, torch.zeros(8, 1, 28, 28, dtype=torch.uint8), AdaptConfig("rayleigh-block", "none", (5.0, 5.0)))
+    link = TargetLink(model, torch.zeros(8, 1, 28, 28, dtype=torch.uint8), AdaptConfig("rician", "none", (5.0, 5.0)))
     batch = next(iter(link))
     assert type(batch) is Received and batch.c_hat.shape == (64, 2 * 72)
 
@@ -48,7 +48,7 @@ def test_variance_split_selects_the_stated_fraction_of_lowest_variance(n: int, f
 def test_adaptation_changes_only_the_receiver_and_leaves_the_model_alone() -> None:
     model = resolve_method("mnist-l3").model
     original = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = AdaptConfig("rayleigh-block", "none", (5.0, 15.0), steps=3, batch_size=16, lr=1e-3)
+    cfg = AdaptConfig("rician", "none", (5.0, 15.0), steps=3, batch_size=16, lr=1e-3)
     images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
     adapted, history = adapt(model, TargetLink(model, images, cfg), cfg)
     assert len(history) == 3 and all(torch.equal(v, model.state_dict()[k]) for k, v in original.items())
@@ -64,12 +64,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_adapts_saves_and_sweeps(tmp_path: Path) -> None:
-    result = cli("adapt", "mnist-l3", "--channel", "rayleigh-block", "--csi", "none", "--snr", "5:15", "--steps", "4",
+    result = cli("adapt", "mnist-l3", "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "5:15", "--steps", "4",
                  "--batch-size", "16", "--data-root", "embedded", "--out", str(tmp_path / "ad"))
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "ad" / "config.json").read_text())
     assert meta["adapted"]["from"] == "mnist-l3" and meta["adapted"]["config"]["channel"] == "rayleigh-block"
-    sweep = cli("sweep", str(tmp_path / "ad"), "--channel", "rayleigh-block", "--csi", "none", "--snr", "10",
+    sweep = cli("sweep", str(tmp_path / "ad"), "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "10",
                 "--n-images", "32", "--data-root", "embedded", "--out", str(tmp_path / "r.json"))
     assert sweep.returncode == 0, sweep.stderr
 
@@ -79,6 +79,7 @@ def test_cli_adapts_saves_and_sweeps(tmp_path: Path) -> None:
     (["--ema", "1.5"], "--ema must lie strictly between 0 and 1"),
     (["--passes", "1"], "--passes must be >= 2"),
     (["--channel", "rayleigh-block", "--csi", "ls"], "CSI mode 'ls'"),
+    (["--channel", "rayleigh-block", "--csi", "none"], "the receiver's LMMSE estimate of every coefficient is 0"),
 ])
 def test_cli_bad_adaptation_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     result = cli("adapt", "mnist-l3", "--data-root", "embedded", "--out", str(tmp_path / "ad"), *args)
