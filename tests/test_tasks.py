@@ -255,3 +255,21 @@ print(json.dumps(records[0]["tasks"]))
     result = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert 0 <= json.loads(result.stdout.strip().splitlines()[-1])["bright"]["accuracy"] <= 1
+
+
+def test_a_model_without_the_class_at_its_top_layer_does_not_score_the_baselines(tmp_path: Path) -> None:
+    from semcomm.methods import SSCCSpec, sweep_methods
+    from semcomm.models import JSCCConfig
+    from semcomm.models.checkpoint import save_checkpoint
+    from semcomm.models.klt import get_klt
+    from semcomm.models.klt_jscc import KLTRefineJSCC
+    from semcomm.models.softcast import SoftCast
+
+    config = JSCCConfig("mnist", (24, 24, 24), width=8, arch="klt-refine", tasks="1:class,recon;2:class,recon;3:coarse2,recon")
+    klt = get_klt("mnist", "embedded")
+    save_checkpoint(tmp_path / "run", KLTRefineJSCC(config, SoftCast(klt.mean, klt.basis, klt.eigvals, (24, 24, 24))),
+                    {"model": config.to_dict()})
+    methods = sweep_methods([str(tmp_path / "run")], ["linear"], SSCCSpec([], []), None, data_root="embedded")
+    assert methods[1].classifier_name == "mnist-l3"  # the pretrained model, not the coarse-topped one
+    with pytest.raises(ValueError, match="was not trained for the class at its top layer"):
+        sweep_methods(["mnist-l3"], ["linear"], SSCCSpec([], [], classifier=str(tmp_path / "run")), None, data_root="embedded")

@@ -59,6 +59,12 @@ class JSCCMethod(Method):
             for r, lg, q, tasks in zip(out.recon, out.logits, ratios, out.tasks)
         ]
 
+    @property
+    def has_classifier(self) -> bool:
+        """Whether the top layer was trained for the class (the default layout, or ``class``
+        among the top layer's tasks): only then does :meth:`classify` mean anything."""
+        return "class" in self.model.config.layout().layers[-1]
+
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """The top layer's semantic head on ``images`` ``[B, C, H, W]`` sent over a noiseless
         link (received symbols = sent symbols, error variance 0): logits ``[B, classes]``.

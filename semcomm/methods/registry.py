@@ -78,8 +78,8 @@ class SSCCSpec:
         links: link names.
         ratio: bandwidth ratio ``k/n``, or None for the first JSCC model's total ratio.
         classifier: JSCC model whose top-layer head scores the reconstructions (of SSCC and of
-            ``linear``), or None for the first JSCC model of the sweep, else the pretrained
-            ``"<dataset>-l3"``.
+            ``linear``), or None for the first JSCC model of the sweep whose top layer was
+            trained for the class, else the pretrained ``"<dataset>-l3"``.
     """
 
     codecs: list[str]
@@ -93,9 +93,13 @@ def _classifier(spec: SSCCSpec, dataset: str, models: list[JSCCMethod]) -> tuple
         model = load_method(spec.classifier)
         if model.dataset != dataset:
             raise ValueError(f"--classifier {spec.classifier!r} is a {model.dataset} model, not {dataset}")
+        if not model.has_classifier:
+            raise ValueError(f"--classifier {spec.classifier!r} was not trained for the class at its top layer "
+                             f"(tasks {model.model.config.tasks!r}); give a model that was")
         return model, spec.classifier
-    if models:
-        return models[0], models[0].source
+    trained = [m for m in models if m.has_classifier]
+    if trained:
+        return trained[0], trained[0].source
     default = f"{dataset}-l3"
     return (load_method(default), default) if default in pretrained_names() else (None, None)
 
