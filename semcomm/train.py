@@ -201,7 +201,8 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
     picked = [torch.ones_like(labels, dtype=torch.bool)] * L if layer is None else [layer == l for l in range(L)]
     sandwich = getattr(model, "sandwich", None)
     if sandwich is None:
-        out = model(images, channel, snr, csi=cfg.csi, generator=g, decode_layers=layer)
+        chosen = {} if layer is None else {"decode_layers": layer}  # conv decodes every layer
+        out = model(images, channel, snr, csi=cfg.csi, generator=g, **chosen)
         return _layer_losses(model, out, images, labels, picked, cfg)
     symbols, scales = model.encode(images)
     received = channel(symbols, snr, generator=g)
