@@ -203,11 +203,12 @@ def test_linear_takes_the_split_of_power_of_the_model_it_is_matched_to(tmp_path:
 
 
 def test_describe_and_logits(mnist: torch.Tensor) -> None:
+    # matched to mnist-l3 (v4: SoftCast's split of power across layers), linear takes its split
     method = sweep_methods(["mnist-l3"], ["linear"], SSCCSpec([], []), None, data_root="embedded")[1]
     assert isinstance(method, LinearMethod) and method.layer_symbols == MNIST_LAYERS
     shipped = KLT.load(shipped_klt_path("mnist"))
     assert method.describe() == {
-        "name": "linear", "dataset": "mnist", "layer_symbols": [24, 24, 24], "layer_power": "equal", "ratio": 72 / 784,
+        "name": "linear", "dataset": "mnist", "layer_symbols": [24, 24, 24], "layer_power": "softcast", "ratio": 72 / 784,
         "klt": {"images": 60000, "md5": shipped.source["md5"]}, "classifier": "mnist-l3",
     }
     labels = torch.from_numpy(load_sample("mnist").labels[:500])
