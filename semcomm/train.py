@@ -231,9 +231,10 @@ def _layer_losses(model: torch.nn.Module, out: Any, images: torch.Tensor, labels
     """Each layer's losses from the model's outputs ``out`` for the examples ``picked[l]``."""
     distortion = DISTORTIONS[cfg.distortion]
     zero = images.new_zeros(())
-    tasks = {name: get_task(name, cfg.dataset) for name in model.config.layout().head_tasks()}
+    layout = model.config.layout()
+    tasks = {name: get_task(name, cfg.dataset) for name in layout.head_tasks()}
     losses = TaskLosses(distortion=[], semantic=[])
-    for l, names in enumerate(model.config.layout().layers):
+    for l, names in enumerate(layout.layers):
         x, y = images[picked[l]], labels[picked[l]]
         present = bool(y.numel())
         losses.distortion.append(distortion(out.recon[l], x) if present and RECON in names else zero)

@@ -143,9 +143,6 @@ class KLTRoutedJSCC(KLTRefineJSCC):
         self.refiner = RoutedReceiver(c, 2 * config.num_layers, config.width, tasks, config.num_layers)
         self.last_gates: dict[str, torch.Tensor] = {}  # the last decode's gates [N, M] per task
 
-    def split_modules(self) -> list[nn.Conv2d]:
-        return [m for m in self.refiner.modules() if isinstance(m, nn.Conv2d) and m is not self.refiner.out]
-
     def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """As :meth:`KLTRefineJSCC.decode`, running the steps ``0..layer[i]`` of each row (step
