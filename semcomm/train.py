@@ -3,6 +3,13 @@
 One seed fixes every random draw (initialisation, shuffling, augmentation, SNRs, channel gains
 and noise); a resumed run continues the same random streams, so an interrupted and resumed
 run gives the same weights as an uninterrupted one.
+
+Under ``torchrun --nproc-per-node N -m semcomm train ...`` (:mod:`semcomm.distributed`) the
+same trainer runs in every process with DistributedDataParallel: each epoch's permutation comes
+from ``(seed, epoch)`` and is sharded across the processes (global batch ``N * batch_size``),
+each process draws its own noise (rank 0's stream is the single-process one), gradients and
+the epoch statistics are averaged over all of them, and rank 0 alone validates, checkpoints
+and reports progress.
 """
 
 from __future__ import annotations
@@ -15,10 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
 import channels
+from semcomm import distributed
 from semcomm.data import EMBEDDED, ENV_VAR, load_images
 from semcomm.models.checkpoint import BEST_FILE, MODEL_FILE, STATE_FILE, load_checkpoint, save_checkpoint
 from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, symbols_for_ratio
@@ -26,7 +38,7 @@ from semcomm.models.registry import ARCHITECTURES, build_model
 from semcomm.models.softcast import LAYER_POWERS
 from semcomm.registry import check_choice
 from semcomm.seeding import check_seed, point_generator
-from semcomm.mtl import WEIGHTINGS, TaskLosses, get_weighting
+from semcomm.mtl import WEIGHTINGS, LossWeighting, TaskLosses, get_weighting
 from semcomm.tasks import RECON, ProxyTask, TaskLayout, get_task, parse_layout
 from semcomm.atomic import replace_atomic
 from semcomm.sweep.results_io import first_difference
@@ -171,6 +183,10 @@ def validate(cfg: TrainConfig) -> None:
         flags = {"semantic": "--semantic-weight", "relation": "--gradsplit-relation"}
         options = ", ".join(flags.get(k, f"--weighting-opt {k}") for k in cfg.weighting_kwargs)
         raise ValueError(f"--weighting {cfg.weighting} takes no {options}") from None
+    if distributed.is_distributed() and _combines_gradients(weighting):
+        raise ValueError(f"--weighting {cfg.weighting} combines the per-task gradients itself, which bypasses "
+                         "DistributedDataParallel's gradient averaging, so it cannot train under torchrun: use one that "
+                         f"weights the losses ({', '.join(_loss_weightings(len(cfg.ratios)))}) or train in one process")
     if weighting.needs_positive_losses and cfg.distortion == "log-mse":
         raise ValueError(f"--weighting {cfg.weighting} takes ratios of task losses, which must be >= 0: "
                          "use --distortion mse, not log-mse")
@@ -184,6 +200,64 @@ def validate(cfg: TrainConfig) -> None:
     lo, hi = cfg.snr_train
     if hi < lo:
         raise ValueError(f"SNR range {lo:g}:{hi:g} has its upper end below the lower one")
+
+
+def _combines_gradients(weighting: LossWeighting) -> bool:
+    """Whether ``weighting`` fills the gradients itself (PCGrad, GradNorm, Jacobian descent,
+    GradSplit: it overrides :meth:`LossWeighting.backward`) rather than back-propagating one total."""
+    return type(weighting).backward is not LossWeighting.backward
+
+
+def _loss_weightings(num_layers: int) -> list[str]:
+    """The weightings that back-propagate one weighted total (those that train under torchrun);
+    a weighting that cannot be built here (an optional extra missing) is left out."""
+    names = []
+    for name in WEIGHTINGS.names():
+        try:
+            weighting = get_weighting(name, num_layers)
+        except ValueError:
+            continue
+        if not _combines_gradients(weighting):
+            names.append(name)
+    return names
+
+
+class _TrainStep(nn.Module):
+    """One training step's losses as a module, so that DistributedDataParallel can wrap it: the
+    model, the loss weighting (whose parameters train with the model's) and the channel.
+
+    Args:
+        model: the JSCC model.
+        weighting: the loss weighting, attached to ``model``.
+        channel: the training channel.
+        cfg: the run.
+    """
+
+    def __init__(self, model: nn.Module, weighting: LossWeighting, channel: channels.Channel, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.weighting, self.channel, self.cfg = model, weighting, channel, cfg
+        self.shared = model.shared_parameters()
+
+    def losses(self, images: torch.Tensor, labels: torch.Tensor, g: torch.Generator) -> TaskLosses:
+        """Each layer's losses on the batch ``images`` ``[B, C, H, W]`` in [0, 1] with ``labels``
+        ``[B]`` (:func:`_batch_losses`)."""
+        return _batch_losses(self.model, images, labels, self.cfg, self.channel, g)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, TaskLosses]:
+        """The weighted total (a scalar, to back-propagate) and the task losses of one batch."""
+        losses = self.losses(images, labels, g)
+        return self.weighting.total(losses, self.shared), losses
+
+
+def _noise_generator(seed: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator of process ``rank``'s draws (shuffling without torchrun, flips, SNRs,
+    layers, channel gains and noise): rank 0's, the only one of a single-process run, is seeded
+    with ``seed``; rank ``r`` > 0's with a key derived from ``(seed, r)``."""
+    g = torch.Generator(device=device)
+    if rank == 0:
+        return g.manual_seed(seed)
+    key = np.random.SeedSequence([seed, rank]).generate_state(1, dtype=np.uint64)[0]
+    return g.manual_seed(int(key >> np.uint64(1)))
 
 
 def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
@@ -289,6 +363,14 @@ def train(
     it. A run killed at any point therefore resumes from the last epoch whose weights were
     written, with that epoch's state.
 
+    Under torchrun (``WORLD_SIZE`` > 1, :mod:`semcomm.distributed`) every process calls this:
+    each trains on its shard of every epoch with its own noise stream, DistributedDataParallel
+    averages the gradients (so the global batch is ``WORLD_SIZE * cfg.batch_size``), the epoch
+    statistics are averaged over all processes (what the weighting and the history see), the
+    processes' weights are checked to agree after every epoch, and rank 0 alone validates,
+    writes the checkpoint (with every process's random streams) and calls ``progress`` and
+    ``note``. ``resume`` needs the same number of processes.
+
     Args:
         cfg: the run.
         run_dir: output folder (``model.safetensors``, ``config.json``, ``train_state-e*.pt``).
@@ -300,9 +382,10 @@ def train(
         note: called with a one-line remark for the user (e.g. ``--limit`` above the data size).
         progress: called as ``progress(description, done_steps, total_steps)``.
         download: fetch missing dataset files first (official URLs, md5-checked).
-        device: where the model, the data and every random draw live (``"cpu"``, ``"cuda"``).
-            Random streams differ between devices, so a run is reproducible on the device it
-            ran on; checkpoints are always saved from CPU tensors.
+        device: where the model, the data and every random draw live (``"cpu"``, ``"cuda"``;
+            under torchrun ``"cuda"`` means ``cuda:LOCAL_RANK``). Random streams differ between
+            devices, so a run is reproducible on the device it ran on; checkpoints are always
+            saved from CPU tensors.
 
     Returns:
         The per-epoch history (loss, per-layer train PSNR and accuracy, seconds).
@@ -314,9 +397,19 @@ def train(
     if not resume and not force and ((run_dir / MODEL_FILE).exists() or _state_files(run_dir)):
         raise ValueError(f"{str(run_dir)!r} already holds a run: --resume continues it, --force overwrites it, "
                          "or choose another --out")
+    main = distributed.rank() == 0
+    with distributed.process_group(torch.device(device)) as device:
+        return _fit(cfg, run_dir, resume, extend, download, device, progress if main else None, note if main else None)
+
+
+def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: bool, device: torch.device,
+         progress: Callable[[str, int, int], None] | None, note: Callable[[str], None] | None) -> list[dict[str, Any]]:
+    """The training of :func:`train` in this process, one of several under torchrun (there only
+    rank 0 gets ``progress`` and ``note``, validates and checkpoints)."""
+    world, main = distributed.world_size(), distributed.rank() == 0
     # The embedded sample holds test images only; training on it is for smoke tests.
-    data = load_images(cfg.dataset, cfg.data_root, "test" if cfg.data_root == EMBEDDED else "train", download)
-    device = torch.device(device)
+    with distributed.main_first():  # rank 0 downloads first
+        data = load_images(cfg.dataset, cfg.data_root, "test" if cfg.data_root == EMBEDDED else "train", download)
     if cfg.limit is not None and cfg.limit > len(data.images) and note is not None:
         note(f"--limit {cfg.limit} is above the {len(data.images)} training images: all {len(data.images)} are used")
     images = torch.from_numpy(data.images[: cfg.limit]).to(device)
@@ -326,11 +419,17 @@ def train(
     val_images = images[len(images) - cfg.val :] if cfg.val else images[:0]
     images, labels = images[: len(images) - cfg.val], labels[: len(labels) - cfg.val]
     n = images.shape[0]
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    # Under torchrun each epoch's permutation of the n images comes from (seed, epoch), padded by
+    # repeating its first images to a multiple of the process count, each process taking every
+    # world-th one; a single process draws its permutation from its generator.
+    sampler = DistributedSampler(range(n), world, distributed.rank(), seed=cfg.seed) if world > 1 else None
+    shard = n if sampler is None else sampler.num_samples  # images per process and epoch
+    steps_per_epoch = math.ceil(shard / cfg.batch_size)
 
     torch.manual_seed(cfg.seed)
-    g = torch.Generator(device=device).manual_seed(cfg.seed)
-    model = build_model(cfg.model_config(), cfg.data_root, fresh=True).to(device)
+    g = _noise_generator(cfg.seed, distributed.rank(), device)
+    with distributed.main_first():  # rank 0 fits and caches a KLT first
+        model = build_model(cfg.model_config(), cfg.data_root, fresh=True).to(device)
     weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
     weighting.attach(model)
     params = [*model.parameters(), *weighting.parameters()]
@@ -341,35 +440,47 @@ def train(
     start_epoch = 0
     if resume:
         start_epoch, history = _restore(run_dir, cfg, model, weighting, opt, sched, g, extend)
+    step = _TrainStep(model, weighting, channel, cfg)
+    # find_unused_parameters: a step may leave parts unused (a sampled layer no example drew).
+    ddp = None if world == 1 else DistributedDataParallel(
+        step, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True)
 
-    shared = model.shared_parameters()
     to_psnr = _LOSS_TO_PSNR[cfg.distortion]
     L = model.config.num_layers
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=g, device=device)
+        if sampler is None:
+            perm = torch.randperm(n, generator=g, device=device)
+        else:
+            sampler.set_epoch(epoch)
+            perm = torch.tensor(list(sampler), device=device)
         sums = torch.zeros(1 + 2 * model.config.num_layers, dtype=torch.float64)
-        for step in range(steps_per_epoch):
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        for step_index in range(steps_per_epoch):
+            idx = perm[step_index * cfg.batch_size : (step_index + 1) * cfg.batch_size]
             x = images[idx].float() / 255
             if cfg.dataset == "cifar10":  # random horizontal flips
                 flip = torch.rand(x.shape[0], generator=g, device=device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            losses = _batch_losses(model, x, labels[idx], cfg, channel, g)
-            opt.zero_grad(set_to_none=True)
-            total = weighting.backward(losses, shared)
+            if ddp is None:
+                losses = step.losses(x, labels[idx], g)
+                opt.zero_grad(set_to_none=True)
+                total = weighting.backward(losses, step.shared)
+            else:  # the weighting only weights losses (validate): DDP averages the total's gradients
+                total, losses = ddp(x, labels[idx], g)
+                opt.zero_grad(set_to_none=True)
+                total.backward()
             opt.step()
             sched.step()
             with torch.no_grad():
                 sums += torch.stack([total.detach(), *[d.detach() for d in losses.distortion],
                                      *[s.detach() for s in losses.semantic]]).double().cpu() * len(idx)
             if progress is not None:
-                seen = min((step + 1) * cfg.batch_size, n)
+                seen = min((step_index + 1) * cfg.batch_size, shard)
                 running = " ".join(f"{to_psnr(v / seen):.2f}" for v in sums[1 : 1 + L].tolist())
-                progress(f"epoch {epoch + 1}/{cfg.epochs} train PSNR {running} dB", epoch * steps_per_epoch + step + 1,
+                progress(f"epoch {epoch + 1}/{cfg.epochs} train PSNR {running} dB", epoch * steps_per_epoch + step_index + 1,
                          cfg.epochs * steps_per_epoch)
-        means = (sums / n).tolist()
+        means = (distributed.all_reduce_sum(sums) / (shard * world)).tolist()  # over every process's images
         weighting.end_epoch(means[1:])
         history.append({
             "epoch": epoch + 1,
@@ -379,9 +490,12 @@ def train(
             "seconds": round(time.perf_counter() - t0, 1),
             "weights": weighting.current_weights(),
         })
-        if cfg.val:
+        distributed.check_same_weights(step.named_parameters(), f"after epoch {epoch + 1}")
+        if cfg.val and main:
             history[-1] |= _validate(model, val_images, cfg, channel)
-        _save(run_dir, cfg, model, weighting, opt, sched, g, epoch + 1, history)
+        streams = distributed.gather_objects((g.get_state(), torch.get_rng_state()))
+        if main:
+            _save(run_dir, cfg, model, weighting, opt, sched, streams, epoch + 1, history)
     return history
 
 
@@ -403,15 +517,22 @@ def _state_files(run_dir: Path) -> list[Path]:
 
 
 def _save(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: torch.nn.Module,
-          opt: torch.optim.Optimizer, sched: Any, g: torch.Generator, epoch: int, history: list[dict[str, Any]]) -> None:
+          opt: torch.optim.Optimizer, sched: Any, streams: list[tuple[torch.Tensor, torch.Tensor]], epoch: int,
+          history: list[dict[str, Any]]) -> None:
+    """Write the epoch's checkpoint (see :func:`train`); ``streams`` holds every process's
+    ``(generator state, torch RNG state)`` in rank order (one pair without torchrun)."""
     state = {
         "epoch": epoch,
         "optimizer": opt.state_dict(),
         "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
         "weighting": weighting.state_dict(),
-        "generator": g.get_state(),
-        "torch_rng": torch.get_rng_state(),
+        "generator": streams[0][0],
+        "torch_rng": streams[0][1],
+        "world_size": len(streams),
     }
+    if len(streams) > 1:  # torchrun: every process's streams, in rank order
+        state["generators"] = [generator for generator, _ in streams]
+        state["torch_rngs"] = [rng for _, rng in streams]
     replace_atomic(run_dir / state_file(epoch), lambda f: torch.save(state, f), mode="wb")
     meta = {"model": model.config.to_dict(), "train": cfg.to_dict(), "epoch": epoch, "history": history}
     scores = [h["val_score"] for h in history if "val_score" in h]
@@ -459,11 +580,21 @@ def _restore(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting:
     state = _load_state(legacy if legacy.exists() and not wanted.exists() else wanted)
     if state["epoch"] != meta["epoch"]:
         raise ValueError(f"--resume: weights (epoch {meta['epoch']}) and training state (epoch {state['epoch']}) disagree")
+    trained_by, world = state.get("world_size", 1), distributed.world_size()
+    if trained_by != world:
+        how = "without torchrun" if trained_by == 1 else f"under torchrun with {trained_by} processes in all (--nnodes x --nproc-per-node)"
+        raise ValueError(f"--resume: {str(run_dir)!r} was trained by {_processes(trained_by)}, not {_processes(world)}: "
+                         f"resume it {how}")
     model.load_state_dict(saved.state_dict())
     opt.load_state_dict(state["optimizer"])
     sched.last_epoch = state["scheduler"]["last_epoch"]
     sched._step_count = state["scheduler"].get("_step_count", sched.last_epoch + 1)
     weighting.load_state_dict(state["weighting"])
-    g.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
+    g.set_state(state.get("generators", [state["generator"]])[distributed.rank()])
+    torch.set_rng_state(state.get("torch_rngs", [state["torch_rng"]])[distributed.rank()])
     return meta["epoch"], list(meta["history"])
+
+
+def _processes(count: int) -> str:
+    """``"1 process"``, ``"2 processes"``."""
+    return f"{count} process" if count == 1 else f"{count} processes"
