@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from semcomm.ber import BerConfig, simulate_ber_point
-from semcomm.sweep import parse_count
+from semcomm.cli.parsing import parse_count
 
 GRID: list[tuple[str, str, dict, list[float]]] = [
     ("bpsk", "awgn", {}, [0, 2, 4, 6, 8]),

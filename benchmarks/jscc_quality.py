@@ -31,13 +31,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from semcomm.cli.parsing import parse_snr_list
 from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
 from semcomm.methods.base import Method
 from semcomm.methods.jscc import JSCCMethod
 from semcomm.methods.linear import LinearMethod
 from semcomm.models.checkpoint import resolve_checkpoint
-from semcomm.sweep import KEY_FIELDS, ResultsFile, parse_snr_list, run_sweep
+from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
 
 Records = dict[tuple[float, int], dict[str, Any]]
 

@@ -12,6 +12,7 @@ Example::
     eq = channels.equalize(out, "zf")          # eq.x_hat, eq.noise_var
     ofdm = channels.get("tdl-c", delay_spread_ns=100)   # 3GPP TDL over CP-OFDM with pilots
     eq = channels.receive(ofdm(x, 10.0), csi="lmmse")   # pilot-based LMMSE estimate, then ZF
+    channels.option_kwargs("rician", {"--k-factor": "3"})  # {"k_factor": 3.0}: options as flags
 """
 
 from channels.capacity import (
@@ -34,7 +35,17 @@ from channels.estimation import ChannelEstimate, PilotEstimator
 from channels.flat import AWGN, ChannelOutput, FlatChannel, RayleighBlock, RayleighFast, Rician
 from channels.ofdm import OFDMChannel, OFDMChannelOutput, ResourceGrid, ofdm_time_domain, tdl_channel
 from channels.receiver import CSI_MODES, Equalized, check_csi, equalize, estimate, no_csi, receive
-from channels.registry import CHANNELS, get, names, register
+from channels.options import ChannelOption
+from channels.registry import (
+    CHANNELS,
+    all_options,
+    get,
+    names,
+    option_kwargs,
+    options,
+    register,
+    sweep_option_kwargs,
+)
 from channels.tdl import TDL, TDL_PROFILES, TDLProfile
 
 __all__ = [
@@ -43,6 +54,7 @@ __all__ = [
     "CSI_MODES",
     "Channel",
     "ChannelEstimate",
+    "ChannelOption",
     "ChannelOutput",
     "Equalized",
     "FlatChannel",
@@ -56,6 +68,7 @@ __all__ = [
     "TDL",
     "TDLProfile",
     "TDL_PROFILES",
+    "all_options",
     "average_power",
     "check_csi",
     "awgn_capacity",
@@ -70,11 +83,14 @@ __all__ = [
     "noise_var_to_snr_db",
     "normalize_power",
     "ofdm_time_domain",
+    "option_kwargs",
+    "options",
     "outage_probability",
     "rayleigh_ergodic_capacity",
     "rayleigh_outage_probability",
     "receive",
     "register",
     "snr_db_to_noise_var",
+    "sweep_option_kwargs",
     "tdl_channel",
 ]

@@ -22,6 +22,7 @@ from scipy import stats
 from torch import nn
 
 from channels.conventions import as_snr_tensor, snr_db_to_noise_var
+from channels.options import ChannelOption
 
 __all__ = [
     "CSI_MODES",
@@ -61,10 +62,12 @@ class Channel(nn.Module):
     Attributes:
         name: the registry name.
         csi_modes: the receiver CSI modes (from :data:`CSI_MODES`) this channel's output supports.
+        options: the constructor keywords a user may set, as flags (:mod:`channels.options`).
     """
 
     name: str = "channel"
     csi_modes: tuple[str, ...] = ("perfect", "none")
+    options: tuple[ChannelOption, ...] = ()
 
     @property
     def power_gain(self) -> stats.rv_continuous | None:

@@ -36,6 +36,7 @@ from channels.base import (
     per_example_noise_var,
     rician_power_gain,
 )
+from channels.options import BLOCK_LEN, K_FACTOR
 
 __all__ = ["ChannelOutput", "FlatChannel", "AWGN", "RayleighBlock", "RayleighFast", "Rician"]
 
@@ -113,6 +114,7 @@ class RayleighBlock(FlatChannel):
     """
 
     name = "rayleigh-block"
+    options = (BLOCK_LEN,)
 
     def __init__(self, block_len: int | None = None) -> None:
         super().__init__()
@@ -134,6 +136,7 @@ class RayleighFast(RayleighBlock):
     """Fast Rayleigh fading: an independent ``CN(0, 1)`` gain for every symbol."""
 
     name = "rayleigh-fast"
+    options = ()
 
     def __init__(self) -> None:
         super().__init__(block_len=1)
@@ -154,6 +157,7 @@ class Rician(FlatChannel):
     """
 
     name = "rician"
+    options = (K_FACTOR, BLOCK_LEN)
 
     def __init__(self, k_factor: float = 1.0, block_len: int | None = None, los_phase: float | None = 0.0) -> None:
         super().__init__()

@@ -32,6 +32,7 @@ from scipy import stats
 from torch import nn
 
 from channels.base import _positive, complex_normal, rician_power_gain
+from channels.options import TDL_OPTIONS
 
 __all__ = ["LOS_DOPPLER_FRACTION", "TDL", "TDLProfile", "TDL_PROFILES"]
 
@@ -118,11 +119,14 @@ class TDL(nn.Module):
         max_doppler_hz: maximum Doppler frequency ``f_D = v f_c / c`` in Hz (>= 0; 0 = static).
 
     Attributes:
+        options: the keywords a user may set (``delay_spread_ns``, ``max_doppler_hz``).
         delays_s: tap delays in seconds, float64 ``[L]``.
         powers: mean power of the Rayleigh part of every tap (normalised), float64 ``[L]``.
         los_power: power of the first tap's specular part (0 for NLOS); ``powers.sum() +
             los_power = 1``.
     """
+
+    options = TDL_OPTIONS
 
     def __init__(self, model: str | TDLProfile = "A", delay_spread_ns: float = 300.0, max_doppler_hz: float = 0.0) -> None:
         super().__init__()

@@ -4,7 +4,8 @@ bits -> :class:`~semcomm.digital.qam.QAMMapper` -> channel -> receiver CSI mode
 (:func:`channels.receive`) -> :class:`~semcomm.digital.qam.QAMDemapper` -> hard decisions.
 
 Each SNR point draws from its own generator, seeded from ``(seed, snr_db)``, so a point's
-result does not depend on which other points ran with it.
+result does not depend on which other points ran with it: a :class:`BerPlan` (one point per
+SNR) runs on any executor (:mod:`semcomm.execute`) with the same results.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from semcomm.digital import (
     get_constellation,
     hard_decisions,
 )
+from semcomm.execute.base import Plan
 from semcomm.stats import RunningMean, binomial_ci95
 from semcomm.seeding import check_seed, point_generator
 
-__all__ = ["BerConfig", "BerPoint", "simulate_ber_point", "theoretical_ber"]
+__all__ = ["BerConfig", "BerPlan", "BerPoint", "simulate_ber_point", "theoretical_ber"]
 
 #: Bits pushed through the link per vectorised step (bounded memory for 256-QAM "app").
 CHUNK_BITS = 1 << 20
@@ -74,6 +76,15 @@ class BerConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def bits_per_frame(self) -> int:
+        return self.frame_len * get_constellation(self.modulation).bits_per_symbol
+
+    @property
+    def frames(self) -> int:
+        """Frames simulated per SNR point: ``bits`` rounded up to whole frames."""
+        return math.ceil(self.bits / self.bits_per_frame)
+
 
 @dataclass(frozen=True)
 class BerPoint:
@@ -86,6 +97,14 @@ class BerPoint:
     ber: float
     ber_ci95: tuple[float, float]
     ber_theory: float | None
+
+    def record(self) -> dict[str, Any]:
+        """The point as a results-file record (JSON: the interval as a list)."""
+        return vars(self) | {"ber_ci95": list(self.ber_ci95)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> BerPoint:
+        return cls(**{**record, "ber_ci95": tuple(record["ber_ci95"])})
 
 
 def _ber_ci95(frame_ber: RunningMean, frames: int) -> tuple[float, float]:
@@ -125,8 +144,7 @@ def simulate_ber_point(
     channel = channels.get(config.channel, **config.channel_kwargs)
     generator = point_generator(config.seed, snr_db)
 
-    bits_per_frame = config.frame_len * m
-    frames_total = math.ceil(config.bits / bits_per_frame)
+    bits_per_frame, frames_total = config.bits_per_frame, config.frames
     frames_per_chunk = max(1, CHUNK_BITS // bits_per_frame)
     errors = 0
     frame_ber = RunningMean()  # frames are independent; bits inside a fading block are not
@@ -152,3 +170,42 @@ def simulate_ber_point(
         ber_ci95=_ber_ci95(frame_ber, frames_total),
         ber_theory=theoretical_ber(config, snr_db, channel),
     )
+
+
+class BerPlan(Plan[float]):
+    """The BER experiment ``config`` at every SNR of ``snrs`` (Es/N0, dB): one point per SNR,
+    records :meth:`BerPoint.record`, progress in bits.
+
+    Raises:
+        ValueError: one line, for no SNR or a non-finite one (``config`` validated itself).
+    """
+
+    key_fields = ("snr_db",)
+    title = "BER"
+
+    def __init__(self, config: BerConfig, snrs: list[float]) -> None:
+        if not snrs or not all(math.isfinite(s) for s in snrs):
+            raise ValueError(f"need at least one finite SNR, got {snrs}")
+        self.experiment, self.seed = config, config.seed
+        self._points = [float(s) for s in dict.fromkeys(snrs)]
+
+    @property
+    def points(self) -> list[float]:
+        return self._points
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.experiment.to_dict()
+
+    def record_point(self, record: dict[str, Any]) -> float:
+        return record["snr_db"]
+
+    def run_point(self, point: float, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        return [simulate_ber_point(self.experiment, point, progress).record()]
+
+    def units(self, point: float) -> int:
+        """Bits per point (whole frames)."""
+        return self.experiment.frames * self.experiment.bits_per_frame
+
+    def describe(self, point: float) -> str:
+        return f"BER @ {point:g} dB"

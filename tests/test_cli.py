@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from semcomm.sweep import parse_count, parse_snr_list
+from semcomm.cli.parsing import parse_count, parse_snr_list
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

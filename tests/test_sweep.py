@@ -17,7 +17,6 @@ from scipy.stats import norm
 from counting import Counting
 
 import channels
-from semcomm.cli import _sweep_channel_kwargs
 from semcomm.data import ImageDataset, MissingFileError, load_images, load_sample
 from semcomm.methods import LayerResult, Method
 from semcomm.methods.analog import UncodedAnalog
@@ -240,11 +239,11 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_channel_options_go_to_the_channels_that_take_them() -> None:
-    assert _sweep_channel_kwargs(["awgn", "rician", "rayleigh-block"], {"--k-factor": "3", "--block-len": "4"}) == {
+    assert channels.sweep_option_kwargs(["awgn", "rician", "rayleigh-block"], {"--k-factor": "3", "--block-len": "4"}) == {
         "awgn": {}, "rician": {"k_factor": 3.0, "block_len": 4}, "rayleigh-block": {"block_len": 4}
     }
     with pytest.raises(ValueError, match="--block-len applies to rayleigh-block, rician, none of which is in --channel"):
-        _sweep_channel_kwargs(["awgn"], {"--k-factor": None, "--block-len": "4"})
+        channels.sweep_option_kwargs(["awgn"], {"--k-factor": None, "--block-len": "4"})
 
 
 def test_cli_sweep_resumes_and_plot_writes_png(tmp_path: Path) -> None:

@@ -20,12 +20,13 @@ What the transmitter knows:
 Records: one per (method, channel, CSI mode, user, layer), the sweep's fields plus ``user``;
 ``snr_db`` is the user's SNR. :func:`summarise` turns them into the per-method numbers: mean
 and 10th-percentile user PSNR and accuracy, and the fraction of users that decode each layer
-(at least 90 % of the images, ``1 - TARGET_LOSS``, carry it).
+(at least 90 % of the images, ``1 - TARGET_LOSS``, carry it). A broadcast is a plan
+(:class:`BroadcastPlan`) whose points are users; on a cluster each worker designs the
+transmitters again from the users' SNRs.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,24 +34,27 @@ from typing import Any
 import numpy as np
 import torch
 
-import channels
 from semcomm.data import ImageDataset
+from semcomm.execute.base import Progress, run_plan
 from semcomm.links import TARGET_LOSS
 from semcomm.methods.base import Method
-from semcomm.seeding import point_generator
-from semcomm.sweep.grid import SNR_DB_RANGE
+from semcomm.seeding import check_seed, point_generator
+from semcomm.sweep.plan import MethodsPlan
 from semcomm.sweep.results_io import ResultsFile
-from semcomm.sweep.runner import SweepPoint, check_methods, evaluate_point, sweep_points
+from semcomm.sweep.runner import SNR_DB_RANGE, SweepPoint, sweep_points
+from semcomm.sweep.spec import ImagesSpec, MethodsRecipe, MethodsSpec
 
 __all__ = [
     "BROADCAST_KEY_FIELDS",
     "MAX_USERS",
+    "BroadcastDesign",
+    "BroadcastPlan",
+    "UserPoint",
     "UserSNRs",
     "decodes",
+    "default_layer_percentiles",
     "design_methods",
     "highest_layers",
-    "parse_percentiles",
-    "parse_user_snr",
     "run_broadcast",
     "summarise",
 ]
@@ -58,8 +62,6 @@ __all__ = [
 BROADCAST_KEY_FIELDS: tuple[str, ...] = ("method", "dataset", "channel", "csi", "user", "layer")
 #: The most users one broadcast may have.
 MAX_USERS = 100_000
-
-_USER_SNR_HELP = "use uniform:LO:HI, normal:MEAN:STD (dB) or a comma list of dB values (one per user)"
 
 
 @dataclass(frozen=True)
@@ -89,51 +91,6 @@ class UserSNRs:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "params": list(self.params)}
-
-
-def parse_user_snr(text: str) -> UserSNRs:
-    """``"uniform:0:20"``, ``"normal:10:4"`` or ``"0,5,10"`` -> :class:`UserSNRs`.
-
-    Raises:
-        ValueError: one line naming the bad text and the accepted forms.
-    """
-    lo_ok, hi_ok = SNR_DB_RANGE
-    parts = text.split(":")
-    try:
-        if parts[0] in ("uniform", "normal") and len(parts) == 3:
-            a, b = float(parts[1]), float(parts[2])
-            if not (math.isfinite(a) and math.isfinite(b)):
-                raise ValueError
-            if parts[0] == "uniform" and not lo_ok <= a <= b <= hi_ok:
-                raise ValueError(f"bad --user-snr {text!r}: uniform:LO:HI needs {lo_ok:g} <= LO <= HI <= {hi_ok:g} dB")
-            if parts[0] == "normal" and (b < 0 or not lo_ok <= a <= hi_ok):
-                raise ValueError(f"bad --user-snr {text!r}: normal:MEAN:STD needs a mean in {lo_ok:g}...{hi_ok:g} dB "
-                                 "and STD >= 0")
-            return UserSNRs(parts[0], (a, b))
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError as err:
-        if str(err).startswith("bad --user-snr"):
-            raise
-        raise ValueError(f"bad --user-snr {text!r}: {_USER_SNR_HELP}") from None
-    if not all(lo_ok <= v <= hi_ok for v in values):
-        raise ValueError(f"bad --user-snr {text!r}: every SNR must lie in {lo_ok:g}...{hi_ok:g} dB")
-    return UserSNRs("list", values)
-
-
-def parse_percentiles(text: str, flag: str) -> list[float]:
-    """A comma list of percentiles in 0...100 (``"0,50,90"``).
-
-    Raises:
-        ValueError: one line naming ``flag`` and the bad value.
-    """
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"bad {flag} {text!r}: expected percentiles in 0...100, e.g. 0,50,90") from None
-    bad = [v for v in values if not 0 <= v <= 100]
-    if bad:
-        raise ValueError(f"bad {flag} {text!r}: percentile {bad[0]:g} is outside 0...100")
-    return values
 
 
 def _percentile_user_snr(snrs: list[float], p: float) -> float:
@@ -170,6 +127,127 @@ def design_methods(methods: list[Method], user_snrs: list[float], design_percent
     return out
 
 
+@dataclass(frozen=True)
+class BroadcastDesign:
+    """How the transmitters of a broadcast are set up (:func:`design_methods`): the users'
+    SNRs, the single-stream design percentiles and the layered per-layer percentiles."""
+
+    user_snrs: tuple[float, ...]
+    design_percentiles: tuple[float, ...]
+    layer_percentiles: tuple[float, ...]
+
+    def apply(self, methods: list[Method]) -> list[Method]:
+        return design_methods(methods, list(self.user_snrs), list(self.design_percentiles),
+                              list(self.layer_percentiles))
+
+
+def default_layer_percentiles(methods: list[Method]) -> list[float]:
+    """One percentile per layer of the deepest layered adaptive method, evenly 0...90 (0 for one layer)."""
+    layers = max((len(m.layer_symbols) for m in methods if m.adaptive and m.layered), default=1)
+    return [round(90 * l / max(1, layers - 1), 6) for l in range(layers)]
+
+
+@dataclass(frozen=True)
+class UserPoint:
+    """One point of a broadcast: a method (by name) received by one user over one channel and CSI mode."""
+
+    method: str
+    channel: str
+    csi: str
+    user: int
+
+
+class BroadcastPlan(MethodsPlan[UserPoint]):
+    """Every user's records of every method (as broadcast: :func:`design_methods`) on every
+    (channel, CSI mode); points by method, channel, CSI mode and user. See
+    :class:`~semcomm.sweep.plan.MethodsPlan` for the other arguments and their checks.
+
+    Args:
+        user_snrs: user ``u``'s average SNR (dB) at index ``u``.
+        users_per_write: users written to the results file together (each user whole).
+        user_snr: how the SNRs were drawn, for the results file's config (None: not recorded).
+    """
+
+    key_fields = BROADCAST_KEY_FIELDS
+    title = "broadcast"
+    noun = "users"
+
+    def __init__(
+        self,
+        methods: list[Method],
+        images: ImageDataset,
+        channel_names: list[str],
+        csi_modes: list[str],
+        user_snrs: list[float],
+        seed: int = 0,
+        batch_size: int = 256,
+        channel_kwargs: dict[str, dict[str, Any]] | None = None,
+        users_per_write: int = 20,
+        user_snr: UserSNRs | None = None,
+        recipe: MethodsRecipe | None = None,
+    ) -> None:
+        sweep_points(channel_names, csi_modes, [0.0])  # checks the names
+        super().__init__(methods, images, channel_names, csi_modes, seed, batch_size, channel_kwargs, "cpu", recipe)
+        self.user_snrs = [float(s) for s in user_snrs]
+        self.points_per_write = users_per_write
+        self.user_snr = user_snr
+        self._points = [UserPoint(m, c, k, u) for m in self.method_names for c in self.channel_names
+                        for k in self.csi_modes for u in range(len(self.user_snrs))]
+
+    @classmethod
+    def from_spec(
+        cls,
+        methods: MethodsSpec,
+        channel_names: list[str],
+        csi_modes: list[str],
+        user_snr: UserSNRs,
+        users: int,
+        design_percentiles: list[float],
+        layer_percentiles: list[float] | None = None,
+        seed: int = 0,
+        batch_size: int = 256,
+        channel_kwargs: dict[str, dict[str, Any]] | None = None,
+        data_root: str | None = None,
+        n_images: int | None = None,
+    ) -> BroadcastPlan:
+        """The broadcast of the methods ``methods`` builds to ``users`` users drawn from
+        ``user_snr``, on the first ``n_images`` test images from ``data_root`` (see
+        :meth:`SweepPlan.from_spec`); ``layer_percentiles`` None: :func:`default_layer_percentiles`.
+        It pickles as its recipe (a worker designs the transmitters again)."""
+        sweep_points(channel_names, csi_modes, [0.0])  # the names first: before loading any model
+        built = methods.build()
+        snrs = user_snr.draw(users, check_seed(seed))  # before the plan checks it: the draw needs it
+        per_layer = default_layer_percentiles(built) if layer_percentiles is None else layer_percentiles
+        design = BroadcastDesign(tuple(snrs), tuple(design_percentiles), tuple(per_layer))
+        images = ImagesSpec(built[0].dataset, data_root, n_images)
+        return cls(design.apply(built), images.load(), channel_names, csi_modes, snrs, seed, batch_size,
+                   channel_kwargs, user_snr=user_snr,
+                   recipe=MethodsRecipe(methods.portable(), images.portable(), design))
+
+    @property
+    def points(self) -> list[UserPoint]:
+        return self._points
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return super().config | ({} if self.user_snr is None else {"user_snr": self.user_snr.describe()})
+
+    def record_point(self, record: dict[str, Any]) -> UserPoint | None:
+        if record.get("dataset") != self.dataset:
+            return None
+        return UserPoint(record["method"], record["channel"], record["csi"], record["user"])
+
+    def describe(self, point: UserPoint) -> str:
+        return f"broadcast {point.method}"
+
+    def run_point(self, point: UserPoint, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """User ``u``'s records: its draws come from ``(seed, its SNR, channel, CSI mode, u)``."""
+        snr = self.user_snrs[point.user]
+        generator = point_generator(self.seed, snr, point.channel, point.csi, "user", str(point.user))
+        records = self._evaluate(point.method, SweepPoint(point.channel, point.csi, snr), generator, progress)
+        return [r | {"user": point.user} for r in records]
+
+
 def run_broadcast(
     method: Method,
     images: ImageDataset,
@@ -184,7 +262,8 @@ def run_broadcast(
     users_per_write: int = 20,
 ) -> list[dict[str, Any]]:
     """Every user's records of ``method`` (already designed, :func:`design_methods`) on every
-    (channel, CSI mode), computing only the users ``results`` does not hold.
+    (channel, CSI mode), computing only the users ``results`` does not hold: a one-method
+    :class:`BroadcastPlan` on the local executor.
 
     Args:
         method: the transmitter as broadcast.
@@ -192,7 +271,7 @@ def run_broadcast(
         channel_names, csi_modes: the links to evaluate.
         user_snrs: user ``u``'s average SNR (dB) at index ``u``.
         results: opened with ``key_fields=BROADCAST_KEY_FIELDS``; written every
-            ``users_per_write`` users (each user whole), atomically.
+            ``users_per_write`` users (each user whole), atomically, and on an interruption.
         batch_size: images per ``transmit`` call.
         seed: user ``u``'s draws come from ``(seed, its SNR, channel, CSI mode, u)``.
         progress: called with the number of images after every batch.
@@ -201,31 +280,9 @@ def run_broadcast(
     Returns:
         The records of every user (done before or now), by channel, CSI mode, user and layer.
     """
-    sweep_points(channel_names, csi_modes, [0.0])  # checks the names
-    kwargs = channel_kwargs or {}
-    links = {name: channels.get(name, **kwargs.get(name, {})) for name in channel_names}
-    if tuple(results.key_fields) != BROADCAST_KEY_FIELDS:
-        raise ValueError(f"the results file must be keyed by {BROADCAST_KEY_FIELDS}")
-    check_methods([method], links, csi_modes)
-    done = {(r["method"], r["dataset"], r["channel"], r["csi"], r["user"]) for r in results.records}
-    with torch.inference_mode():
-        for name in channel_names:
-            for csi in csi_modes:
-                todo = [u for u in range(len(user_snrs)) if (method.name, images.name, name, csi, u) not in done]
-                pending: list[dict[str, Any]] = []
-                for i, u in enumerate(todo):
-                    point = SweepPoint(name, csi, float(user_snrs[u]))
-                    generator = point_generator(seed, point.snr_db, name, csi, "user", str(u))
-                    records = evaluate_point(method, images, links[name], point, batch_size, generator,
-                                             torch.device("cpu"), progress)
-                    pending += [r | {"user": u} for r in records]
-                    if (i + 1) % users_per_write == 0 or i + 1 == len(todo):
-                        results.add_many(pending)
-                        pending = []
-    order = {(c, m): i for i, (c, m) in enumerate((c, m) for c in channel_names for m in csi_modes)}
-    mine = [r for r in results.records if r["method"] == method.name and (r["channel"], r["csi"]) in order
-            and r["user"] < len(user_snrs)]
-    return sorted(mine, key=lambda r: (order[r["channel"], r["csi"]], r["user"], r["layer"] or 0))
+    plan = BroadcastPlan([method], images, channel_names, csi_modes, user_snrs, seed, batch_size, channel_kwargs,
+                         users_per_write)
+    return run_plan(plan, results, progress=None if progress is None else Progress(advance=progress))
 
 
 def decodes(record: dict[str, Any]) -> bool:

@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,5 +204,18 @@ class ResultsFile:
         with FileLock(self.lock_path):
             on_disk = self._read()
             self.records = [r for r in on_disk if self._key(r) not in keys] + list(records)
-            self.header["updated"] = _now()
-            write_json_atomic(self.path, {**self.header, "records": self.records})
+            self._write()
+
+    def arrange(self, key: Callable[[dict[str, Any]], Any]) -> None:
+        """Sort the file's records by ``key`` (stable) and rewrite it atomically if their order
+        changed: a run whose points finished in any order leaves the file in its plan's order."""
+        with FileLock(self.lock_path):
+            on_disk = self._read()
+            self.records = sorted(on_disk, key=key)
+            if self.records != on_disk:
+                self._write()
+
+    def _write(self) -> None:
+        """Write the header and :attr:`records` (the caller holds the lock)."""
+        self.header["updated"] = _now()
+        write_json_atomic(self.path, {**self.header, "records": self.records})

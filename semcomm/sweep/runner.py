@@ -1,11 +1,10 @@
-"""The resumable SNR sweep: every layer of a method at every (channel, CSI mode, SNR) point.
+"""One sweep point evaluated: every layer of a method at one (channel, CSI mode, SNR).
 
-For each point not yet in the results file, the images go through ``method.transmit`` in
-batches, from a generator seeded from ``(seed, snr_db, channel, csi)`` (so a point's numbers
-do not depend on the other points, nor on resuming); :class:`~semcomm.metrics.LayerMetrics`
-accumulates each layer, and all the layers of the point are written to the file at once,
-atomically. A killed sweep therefore leaves whole points only, and rerunning it computes
-just the missing ones.
+:func:`evaluate_point` sends the images through ``method.transmit`` in batches, from the
+point's own generator (:mod:`semcomm.seeding`: a point's numbers depend neither on the other
+points nor on resuming), and :class:`~semcomm.metrics.LayerMetrics` accumulates each layer. The
+plans (:mod:`semcomm.sweep.plan`) write all the layers of a point at once, atomically, so a
+killed sweep leaves whole points only and a rerun computes just the missing ones.
 
 Records (one per point and layer; :data:`RECORD_FIELDS`, identified by :data:`KEY_FIELDS`)::
 
@@ -36,18 +35,18 @@ import channels
 from semcomm.data import ImageDataset
 from semcomm.methods.base import Method
 from semcomm.metrics import LayerMetrics
-from semcomm.sweep.results_io import ResultsFile
-from semcomm.seeding import point_generator
 from semcomm.tasks import get_task
 
-__all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SweepPoint", "check_methods", "evaluate_point", "pending_points", "run_sweep", "sweep_points"]
+__all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SNR_DB_RANGE", "SweepPoint", "check_methods", "evaluate_point", "sweep_points"]
 
 RECORD_FIELDS: tuple[str, ...] = (
     "method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras",
 )
 KEY_FIELDS: tuple[str, ...] = ("method", "dataset", "channel", "csi", "snr_db", "layer")
-_POINT_FIELDS = KEY_FIELDS[:-1]  # a point's records share these; "layer" tells them apart
+#: SNRs (dB) that a sweep, a BER run or training accepts: beyond them the numbers mean nothing
+#: (10^(-50/10) of the signal power, or noise below float32 rounding of unit-energy symbols).
+SNR_DB_RANGE: tuple[float, float] = (-50.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -89,20 +88,6 @@ def check_methods(methods: list[Method], links: dict[str, channels.Channel], csi
         for link in links.values():
             for csi in csi_modes:
                 method.check(link, csi)
-
-
-def _point_key(method: Method, dataset: str, point: SweepPoint) -> tuple[Any, ...]:
-    return (method.name, dataset, point.channel, point.csi, point.snr_db)
-
-
-def _record_point(record: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(record[k] for k in _POINT_FIELDS)
-
-
-def pending_points(results: ResultsFile, method: Method, dataset: str, points: list[SweepPoint]) -> list[SweepPoint]:
-    """The points of ``points`` that ``results`` does not hold yet (a point is written whole)."""
-    done = {_record_point(r) for r in results.records}
-    return [p for p in points if _point_key(method, dataset, p) not in done]
 
 
 def evaluate_point(
@@ -173,62 +158,3 @@ class _Extras:
     def compute(self) -> dict[str, Any]:
         means = {key: total / self._count for key, total in self._sums.items()}
         return means | {key: ", ".join(values) for key, values in self._labels.items()}
-
-
-def run_sweep(
-    method: Method,
-    images: ImageDataset,
-    channel_names: list[str],
-    csi_modes: list[str],
-    snrs: list[float],
-    results: ResultsFile,
-    batch_size: int = 256,
-    seed: int = 0,
-    progress: Callable[[int], None] | None = None,
-    channel_kwargs: dict[str, dict[str, Any]] | None = None,
-    device: torch.device | str = "cpu",
-) -> list[dict[str, Any]]:
-    """Evaluate every layer of ``method`` at every missing point of the grid, writing each point.
-
-    Args:
-        method: what to evaluate; ``method.dataset`` must be ``images.name``.
-        images: the evaluation images (uint8, converted to float in [0, 1] batch by batch).
-        channel_names: names from :func:`channels.names`.
-        csi_modes: receiver CSI modes from :data:`channels.CSI_MODES`.
-        snrs: Es/N0 values in dB (one SNR for the whole batch at each point).
-        results: the results file, opened with ``key_fields=KEY_FIELDS``; points it holds are
-            skipped, each new point is added with all its layers in one atomic write.
-        batch_size: images per ``transmit`` call (the random draws depend on it).
-        seed: seed of every random draw; each point's generator comes from
-            ``(seed, snr_db, channel, csi)``.
-        progress: called with the number of images after every batch.
-        channel_kwargs: options per channel name, e.g. ``{"rician": {"k_factor": 3.0}}``.
-        device: where images and random draws live (the method's device).
-
-    Returns:
-        The records of every point of the grid (done before or now), in grid order, layers
-        ascending.
-
-    Raises:
-        ValueError: one line, before any work, for a bad grid, a results file with other key
-            fields, a dataset mismatch or a batch size < 1.
-    """
-    points = sweep_points(channel_names, csi_modes, snrs)
-    kwargs = channel_kwargs or {}
-    links = {name: channels.get(name, **kwargs.get(name, {})) for name in channel_names}
-    if tuple(results.key_fields) != KEY_FIELDS:
-        raise ValueError(f"the results file must be keyed by {KEY_FIELDS}, not {tuple(results.key_fields)}")
-    if method.dataset != images.name:
-        raise ValueError(f"method {method.name!r} was built for {method.dataset!r}, not {images.name!r} images")
-    if batch_size < 1 or len(images) == 0:
-        raise ValueError(f"need a batch size >= 1 and at least one image, got {batch_size} and {len(images)}")
-    check_methods([method], links, csi_modes)
-    device = torch.device(device)
-    with torch.inference_mode():
-        for point in pending_points(results, method, images.name, points):
-            generator = point_generator(seed, point.snr_db, point.channel, point.csi, device=device)
-            link = links[point.channel]
-            results.add_many(evaluate_point(method, images, link, point, batch_size, generator, device, progress))
-    wanted = {_point_key(method, images.name, p): i for i, p in enumerate(points)}
-    mine = [r for r in results.records if _record_point(r) in wanted]
-    return sorted(mine, key=lambda r: (wanted[_record_point(r)], r["layer"] or 0))

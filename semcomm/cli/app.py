@@ -1,0 +1,82 @@
+"""The typer app every command registers on, its consoles, one-line errors and the progress bar.
+
+User errors (a bad SNR list, an unknown modulation or channel, ...) end a command with one line
+on stderr, ``error: <what is wrong and what is allowed>``, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from semcomm.atomic import check_writable
+from semcomm.data import DatasetError
+
+__all__ = ["app", "check_outputs", "console", "err_console", "one_line_errors", "progress_bar"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="semcomm: semantic communication simulator (JSCC vs digital links).",
+)
+console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough for the result tables
+    console.width = 120
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _root() -> None:
+    """semcomm: semantic communication simulator (JSCC vs digital links)."""
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn a ``ValueError`` raised for bad user input, or a dataset that cannot be loaded
+    (:class:`~semcomm.data.DatasetError`), into ``error: ...`` on stderr, exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, DatasetError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def progress_bar() -> Progress:
+    """The progress bar every long job shows (on stderr)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
+
+
+def check_outputs(*outputs: tuple[str, Path | None]) -> None:
+    """Check each (flag, file) output that is given, before any work (:func:`check_writable`)."""
+    for flag, path in outputs:
+        if path is not None:
+            check_writable(path, flag)

@@ -1,0 +1,124 @@
+"""``semcomm sweep``: methods over a grid of channels, CSI modes and SNRs, into a results file."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+import channels
+from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
+from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
+from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, SNR_HELP, SourcesArgument, with_channel_options
+from semcomm.cli.parsing import parse_count, parse_methods, parse_names, parse_snr_list
+from semcomm.codecs import codec_names
+from semcomm.data import images_root
+from semcomm.links import link_names
+from semcomm.plot import plot_sweep, ratio_label
+from semcomm.sweep import MethodsPlan, SweepPlan
+
+__all__ = ["say_images", "sweep", "sweep_table"]
+
+
+def say_images(plan: MethodsPlan[Any], data_root: str | None) -> None:
+    """Tell (on stderr) which images the plan evaluates on."""
+    root = images_root(data_root)
+    where = "the embedded sample" if root is None else str(root)
+    err_console.print(f"images: {plan.n_images} {plan.dataset} test images from {where}")
+
+
+def _with_ci(value: float, ci95: float | None) -> str:
+    """``"27.10 ± 0.12"``; the value alone when the interval is undefined (one image: NaN, or null in a file)."""
+    return f"{value:.2f}" if ci95 is None or math.isnan(ci95) else f"{value:.2f} ± {ci95:.2f}"
+
+
+def sweep_table(records: list[dict[str, Any]]) -> Table:
+    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
+    table = Table(title=f"Sweep on {datasets}")
+    # "\[" is a literal "[" in rich markup.
+    with_tasks = any(r.get("tasks") for r in records)
+    for col in ("method", "channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy",
+                *(["other tasks"] if with_tasks else [])):
+        table.add_column(col, justify="right")
+    for r in records:
+        accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
+        tasks = ", ".join(f"{task} {metric} {100 * v:.2f} %" if metric.endswith("accuracy") else f"{task} {metric} {v:.4g}"
+                          for task, scores in r.get("tasks", {}).items() for metric, v in scores.items()
+                          if (task, metric) != ("class", "accuracy"))  # the accuracy column
+        table.add_row(
+            r["method"], r["channel"], r["csi"], f"{r['snr_db']:g}", "-" if r["layer"] is None else str(r["layer"]),
+            ratio_label(r["ratio"]),
+            _with_ci(r["psnr"], r["psnr_ci95"]), f"{r['ssim']:.4f}", accuracy, *([tasks or "-"] if with_tasks else []),
+        )
+    return table
+
+
+@app.command()
+@one_line_errors
+@with_executor
+@with_channel_options
+def sweep(
+    sources: SourcesArgument = None,
+    method: Annotated[
+        Optional[str],
+        typer.Option(help="comma list of methods to add: sscc (one stream at the total ratio, per --codec and "
+                          "--link), sscc-oracle (an independent encoding per cumulative layer budget, per --codec and "
+                          "--link: an upper bound), sscc-scalable (one JPEG 2000 stream cut into per-layer chunks, per "
+                          "--link), analog, linear (KLT + SoftCast + LMMSE); layered methods take the layers of the "
+                          "first JSCC model or --ratio"),
+    ] = None,
+    codec: Annotated[str, typer.Option(help="SSCC codecs, comma list of: " + ", ".join(codec_names()))] = "jpeg",
+    link: Annotated[str, typer.Option(help="SSCC links, comma list of: " + ", ".join(link_names()))] = "ldpc,capacity",
+    ratio: Annotated[
+        Optional[str],
+        typer.Option(help="bandwidth ratio k/n, or one per layer (1/18,1/18,1/18): the layers of linear, their sum "
+                          "for SSCC (default: the first JSCC model's layers and total ratio)"),
+    ] = None,
+    classifier: Annotated[
+        Optional[str],
+        typer.Option(help="JSCC model whose top-layer head scores SSCC and linear images (default: the first JSCC source, else <dataset>-l3)"),
+    ] = None,
+    name: Annotated[
+        Optional[str],
+        typer.Option(help="labels of the JSCC models, comma list in their order (default: the pretrained or run "
+                          "directory name)"),
+    ] = None,
+    channel: Annotated[str, typer.Option(help=CHANNEL_HELP)] = "awgn",
+    csi: Annotated[str, typer.Option(help=CSI_HELP)] = "perfect",
+    snr: Annotated[str, typer.Option(help=SNR_HELP)] = "-5:25:2.5",
+    out: Annotated[Path, typer.Option(help="results JSON (resumes if it exists)")] = Path("results.json"),
+    plot: Annotated[Optional[Path], typer.Option(help="also draw the PSNR/accuracy figure here")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for methods that do not name one")] = None,
+    data_root: Annotated[
+        Optional[str],
+        typer.Option(help="data root with the full test set (and the training split that linear's KLT is fitted on), "
+                          "or 'embedded' (default: $SEMCOMM_DATA, else embedded)"),
+    ] = None,
+    batch_size: Annotated[str, typer.Option(help="images per batch")] = "256",
+    seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
+    n_images: Annotated[Optional[str], typer.Option(help="evaluate on the first N test images only")] = None,
+    *,
+    channel_options: dict[str, str | None],
+    executor: ExecutorChoice,
+) -> None:
+    """Evaluate methods (every layer of a JSCC model or of linear, SSCC baselines) over a grid of channels,
+    CSI modes and SNRs: PSNR, SSIM and accuracy, into one resumable results file."""
+    check_outputs(("--out", out), ("--plot", plot))
+    snrs = parse_snr_list(snr)
+    channel_names, csi_modes = parse_names(channel), parse_names(csi)
+    plan = SweepPlan.from_spec(
+        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root),
+        channel_names, csi_modes, snrs, seed, parse_count(batch_size, "--batch-size"),
+        channels.sweep_option_kwargs(channel_names, channel_options), data_root,
+        None if n_images is None else parse_count(n_images, "--n-images"),
+    )
+    say_images(plan, data_root)
+    records = run_to_file(plan, out, executor)
+    console.print(sweep_table(records))
+    console.print(f"results: {out}")
+    if plot is not None:
+        plot_sweep({"records": records}, plot)
+        console.print(f"figure: {plot}")
