@@ -46,7 +46,7 @@ def demo(
     if not shipped and not os.environ.get(ENV_VAR):
         err_console.print(f"linear: skipped, no KLT ships for {dataset} (set {ENV_VAR} to fit it on the training split)")
         extra = ("analog", "sscc")
-    methods = MethodsSpec((model,), extra, DEMO_SSCC, data_root=EMBEDDED if shipped else None)
+    methods = MethodsSpec((model,), extra, DEMO_SSCC, data_root=EMBEDDED if shipped else os.environ.get(ENV_VAR))
     plan = SweepPlan.from_spec(methods, ["awgn"], ["perfect"], snrs, seed, 500, {"awgn": {}}, data_root=EMBEDDED)
     say_images(plan, EMBEDDED)
     records = run_to_file(plan, out / "results.json", ExecutorChoice())

@@ -99,9 +99,6 @@ class Plan(ABC, Generic[P]):
         if tuple(results.key_fields) != self.key_fields:
             raise ValueError(f"the results file must be keyed by {self.key_fields}, not {tuple(results.key_fields)}")
 
-    def _index(self) -> dict[P, int]:
-        return {p: i for i, p in enumerate(self.points)}
-
     def pending(self, records: list[Record]) -> list[P]:
         """The points ``records`` (a results file's) do not hold yet, in plan order."""
         done = {self.record_point(r) for r in records}
@@ -110,7 +107,7 @@ class Plan(ABC, Generic[P]):
     def arrangement(self) -> Callable[[Record], tuple[int, ...]]:
         """Sort key of a results file's records: other experiments' records first, in their order,
         then this plan's in plan order (layers ascending within a point)."""
-        index = self._index()
+        index = {p: i for i, p in enumerate(self.points)}
 
         def key(record: Record) -> tuple[int, ...]:
             i = index.get(self.record_point(record))  # type: ignore[arg-type]
@@ -120,8 +117,8 @@ class Plan(ABC, Generic[P]):
 
     def select(self, records: list[Record]) -> list[Record]:
         """This plan's records among ``records``, in plan order."""
-        index, key = self._index(), self.arrangement()
-        return sorted((r for r in records if self.record_point(r) in index), key=key)
+        key = self.arrangement()
+        return sorted((r for r in records if key(r)[0] == 1), key=key)
 
 
 class Executor(ABC):

@@ -215,6 +215,7 @@ class BroadcastPlan(MethodsPlan[UserPoint]):
         :meth:`SweepPlan.from_spec`); ``layer_percentiles`` None: :func:`default_layer_percentiles`.
         It pickles as its recipe (a worker designs the transmitters again)."""
         sweep_points(channel_names, csi_modes, [0.0])  # the names first: before loading any model
+        methods = methods.with_data_root(data_root)
         built = methods.build()
         snrs = user_snr.draw(users, check_seed(seed))  # before the plan checks it: the draw needs it
         per_layer = default_layer_percentiles(built) if layer_percentiles is None else layer_percentiles

@@ -199,8 +199,10 @@ class SweepPlan(MethodsPlan[MethodPoint]):
     ) -> SweepPlan:
         """The plan of the methods ``methods`` builds, on the first ``n_images`` test images of
         their dataset (all for None) from ``data_root`` (None: ``$SEMCOMM_DATA``, else the
-        embedded sample); it pickles as its recipe."""
+        embedded sample; also where ``linear`` fits its KLT unless ``methods`` names a data
+        root); it pickles as its recipe."""
         sweep_points(channel_names, csi_modes, snrs)  # the grid's names first: before loading any model
+        methods = methods.with_data_root(data_root)
         built = methods.build()
         images = ImagesSpec(built[0].dataset, data_root, n_images)
         return cls(built, images.load(), channel_names, csi_modes, snrs, seed, batch_size, channel_kwargs, device,

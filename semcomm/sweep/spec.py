@@ -86,6 +86,10 @@ class MethodsSpec:
                              layer_ratios=self.layer_ratios, data_root=self.data_root,
                              names=None if self.names is None else list(self.names))
 
+    def with_data_root(self, data_root: str | None) -> MethodsSpec:
+        """This spec with ``data_root`` where it names none."""
+        return self if self.data_root is not None else dataclasses.replace(self, data_root=data_root)
+
     def portable(self) -> MethodsSpec:
         """The same methods from any process: checkpoint paths absolute, the JSCC models'
         default names frozen, the data root resolved (None: ``$SEMCOMM_DATA``, else embedded)."""
@@ -93,7 +97,7 @@ class MethodsSpec:
         root = self.data_root or os.environ.get(ENV_VAR) or EMBEDDED
         return dataclasses.replace(
             self,
-            sources=tuple(_absolute(s) or s for s in self.sources),
+            sources=tuple(str(_absolute(s)) for s in self.sources),
             sscc=dataclasses.replace(self.sscc, classifier=_absolute(self.sscc.classifier)),
             data_root=root if root == EMBEDDED else str(Path(root).expanduser().resolve()),
             names=self.names if self.names is not None else tuple(default_name(s) for s in checkpoints),
