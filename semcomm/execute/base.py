@@ -105,8 +105,8 @@ class Plan(ABC, Generic[P]):
         return [p for p in self.points if p not in done]
 
     def arrangement(self) -> Callable[[Record], tuple[int, ...]]:
-        """Sort key of a results file's records: other experiments' records first, in their order,
-        then this plan's in plan order (layers ascending within a point)."""
+        """Sort key of a results file's records: the records of points outside this plan first, in
+        their order, then this plan's in plan order (layers ascending within a point)."""
         index = {p: i for i, p in enumerate(self.points)}
 
         def key(record: Record) -> tuple[int, ...]:

@@ -91,10 +91,6 @@ class MethodsPlan(Plan[P]):
         """The methods, in plan order (rebuilt from the recipe on first use after unpickling)."""
         return list(self._built()[0].values())
 
-    @property
-    def images(self) -> ImageDataset:
-        return self._built()[1]
-
     def _built(self) -> tuple[dict[str, Method], ImageDataset, dict[str, channels.Channel]]:
         with self._lock:  # a worker may run several points at once
             if self._methods is None or self._images is None or self.links is None:
@@ -118,6 +114,8 @@ class MethodsPlan(Plan[P]):
 
     @property
     def config(self) -> dict[str, Any]:
+        """The methods' descriptions, the images (the embedded sample, a full test set, or
+        images given in memory), the batch size and the channels' options."""
         images = "in memory" if self.recipe is None else "embedded" if self.recipe.images.embedded else "full"
         return {
             "methods": [m.describe() for m in self.methods],
