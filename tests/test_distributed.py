@@ -44,6 +44,7 @@ def test_two_cpu_processes_train_checkpoint_sweep_and_resume(tmp_path: Path) -> 
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[1]["loss"] < history[0]["loss"], history
     assert all("val_score" in h for h in history) and (run / "best.safetensors").is_file()  # rank 0 validated
+    assert result.stdout.count("checkpoint:") == 1, result.stdout  # one process prints the final table
 
     state = torch.load(run / state_file(2), weights_only=True)
     assert state["world_size"] == 2 and len(state["generators"]) == 2

@@ -11,6 +11,7 @@ from rich.progress import TaskID
 from rich.table import Table
 
 import channels
+from semcomm import distributed
 from semcomm.atomic import check_writable
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import with_channel_options
@@ -148,5 +149,6 @@ def train(
 
         history = train_model(cfg, out, resume=resume, progress=show, download=download, device=parse_device(device),
                               force=force, extend=extend, note=lambda text: print(f"note: {text}", file=sys.stderr))
-    console.print(_epoch_table(history))
-    console.print(f"checkpoint: {out / 'model.safetensors'}")
+    if distributed.rank() == 0:  # under torchrun every process returns the history; one prints it
+        console.print(_epoch_table(history))
+        console.print(f"checkpoint: {out / 'model.safetensors'}")
