@@ -18,6 +18,7 @@ Runs:
     proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
     rmn          the ds layout on the recurrent modular receiver (klt-rmn, routed per task and layer)
     slim         the slimmable receiver (klt-slim, sandwich rule + CI-KD), evaluated at full width
+    slim-nokd    the same trained by the sandwich rule alone (--no-ci-kd: the CI-KD ablation)
 
     python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 20000]
         [--runs fixed,ds,...] [--data-root ../shared/datasets] [--out-dir out/mtl]
@@ -53,6 +54,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "proxy-unc": {"weighting": "uncertainty", "tasks": PROXIES},
     "rmn": {"weighting": "fixed", "arch": "klt-rmn", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
     "slim": {"weighting": "fixed", "arch": "klt-slim"},
+    "slim-nokd": {"weighting": "fixed", "arch": "klt-slim", "ci_kd": False},
 }
 SNRS = [0.0, 10.0, 20.0]
 #: Channels no run trained on: (name, CSI mode).

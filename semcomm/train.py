@@ -70,6 +70,9 @@ class TrainConfig:
         sample_layers: decode one random layer per example and step instead of all ``L``
             (``L`` times cheaper per step; needs an architecture that supports it). None: the
             architecture's default (on for ``klt-refine``, off for ``conv``).
+        ci_kd: a slimmable receiver (``klt-slim``) distils each narrow sandwich configuration's
+            pooled trunk feature towards the widest one's (CI-KD, Aich et al.); False trains it
+            by the sandwich rule alone (the ablation). Slimmable architectures only.
         distortion: the reconstruction loss of each layer: ``"mse"`` (the batch MSE) or
             ``"log-mse"`` (the batch mean of ``log10`` of each image's MSE, i.e. minus the mean
             per-image PSNR / 10: the metric itself, and every SNR of the range weighs alike,
@@ -97,6 +100,7 @@ class TrainConfig:
     tasks: str | None = None
     proxy_attention: bool = False
     sample_layers: bool | None = False
+    ci_kd: bool = True
     distortion: str = "mse"
     val: int = 0
     weighting: str = "fixed"
@@ -171,6 +175,8 @@ def validate(cfg: TrainConfig) -> None:
                          "e.g. '1:class,recon;2:class,recon;3:class,edges,recon'")
     if cfg.proxy_attention and cfg.arch == "conv":
         raise ValueError("--proxy-attention needs an architecture with task heads (klt-refine), not 'conv'")
+    if not cfg.ci_kd and cfg.arch != "klt-slim":
+        raise ValueError(f"--no-ci-kd switches off the slimmable receiver's distillation: it needs klt-slim, not {cfg.arch!r}")
     check_choice("distortion loss", cfg.distortion, DISTORTIONS)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
@@ -267,7 +273,8 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
     decodes one random layer and each layer's losses are over its examples. A slimmable model
     (one with ``sandwich``) decodes the same received signals in each of the step's sandwich
     configurations; the losses are their mean, and each narrow configuration's pooled trunk
-    feature is distilled towards the widest one's (CI-KD, in ``extra``)."""
+    feature is distilled towards the widest one's (CI-KD, in ``extra``; none without
+    ``cfg.ci_kd``)."""
     lo, hi = cfg.snr_train
     snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
     L = model.config.num_layers
@@ -293,7 +300,8 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
             continue
         total.distortion = [a + b for a, b in zip(total.distortion, losses.distortion)]
         total.semantic = [a + b for a, b in zip(total.semantic, losses.semantic)]
-        total.extra += [F.mse_loss(f, w[:, : f.shape[1]]) for f, w in zip(out.features, widest) if f.numel()]
+        if cfg.ci_kd:
+            total.extra += [F.mse_loss(f, w[:, : f.shape[1]]) for f, w in zip(out.features, widest) if f.numel()]
     model.set_widths(configurations[0])  # back to the widest
     assert total is not None
     n = len(configurations)  # the mean over the configurations: losses on the scale of one model's

@@ -109,3 +109,20 @@ def test_sandwich_training_distils_and_the_checkpoint_round_trips(tmp_path: Path
     a = net(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
     b = loaded(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
     assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_no_ci_kd_trains_by_the_sandwich_rule_alone_and_is_refused_elsewhere() -> None:
+    from semcomm.train import TrainConfig, _batch_losses, validate
+
+    common = dict(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", width=8,
+                  sample_layers=True, tasks=CONFIG.tasks)
+    torch.manual_seed(0)
+    net = KLTSlimJSCC(TrainConfig(arch="klt-slim", **common).model_config(), random_softcast(CONFIG)).train()
+    images, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 10
+    with_kd, without = (_batch_losses(net, images, labels, TrainConfig(arch="klt-slim", ci_kd=kd, **common),
+                                      channels.get("awgn"), torch.Generator().manual_seed(0)) for kd in (True, False))
+    assert with_kd.extra and without.extra == []
+    # the same sandwich draws: the task losses agree, only the distillation term is gone
+    assert all(torch.allclose(a, b) for a, b in zip(with_kd.distortion, without.distortion))
+    with pytest.raises(ValueError, match="--no-ci-kd .* needs klt-slim, not 'klt-refine'"):
+        validate(TrainConfig(arch="klt-refine", ci_kd=False, **common))

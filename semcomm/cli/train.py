@@ -84,6 +84,7 @@ def train(
     tasks: Annotated[Optional[str], typer.Option(help="receiver-side tasks per layer, e.g. '1:coarse2,recon;2:coarse4,recon;3:class,recon' (tasks: recon, class, coarse2, coarse4, edges, thumb, colour; default: recon,class at every layer; klt-refine)")] = None,
     proxy_attention: Annotated[bool, typer.Option(help="the proxy cues of --tasks (edges, thumb, colour) feed the other heads through uncertainty-aware gates (klt-refine)")] = False,
     sample_layers: Annotated[Optional[bool], typer.Option("--sample-layers/--all-layers", help="decode one random layer per example and step (L times cheaper), or every layer (default: sample for klt-refine)")] = None,
+    ci_kd: Annotated[bool, typer.Option("--ci-kd/--no-ci-kd", help="klt-slim: distil each narrow sandwich configuration's trunk feature towards the widest one's (CI-KD), or train by the sandwich rule alone (the ablation)")] = True,
     distortion: Annotated[str, typer.Option(help="reconstruction loss: log-mse (mean per-image log MSE, i.e. the PSNR: every SNR weighs alike) or mse")] = "log-mse",
     val: Annotated[str, typer.Option(help="training images held out for validation after each epoch; the best epoch is kept as best.safetensors (0: none)")] = "5000",
     semantic_weight: Annotated[
@@ -123,6 +124,7 @@ def train(
         tasks=tasks,
         proxy_attention=proxy_attention,
         sample_layers=sample_layers,
+        ci_kd=ci_kd,
         distortion=distortion,
         val=parse_count(val, "--val", minimum=0),
         weighting=weighting,
