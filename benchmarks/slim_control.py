@@ -1,0 +1,116 @@
+"""Controllability of the slimmable receiver (``klt-slim``, after Aich et al., ICCV 2023): each
+task's metric across receiver FLOPs budgets and task preferences, with and without CI-KD (not a
+timed test).
+
+The two models are ``benchmarks/mtl_compare.py``'s runs ``slim`` (sandwich rule + CI-KD) and
+``slim-nokd`` (sandwich rule alone), trained here at that script's budget if they are missing
+(same out-dir, so a model trained by either script serves both). For each model:
+
+1. the performance table of :func:`semcomm.models.slim.measure_table` is measured once on
+   held-out training images (the last ``--n-val`` of the split, which ``--limit`` leaves unused):
+   top-layer PSNR (``recon``) and accuracy (``class``) at ``--snr`` dB over AWGN, for every trunk
+   and decoder width;
+2. for each budget (a fraction of the full receiver's FLOPs) and each preference,
+   :func:`~semcomm.models.slim.choose_widths` picks the configuration, which is evaluated on the
+   first ``--n-images`` test images (same channel draws for every configuration).
+
+Controllability shows as: accuracy rising from recon-first to class-first at a fixed budget
+(PSNR falling), and both rising with the budget.
+
+    python benchmarks/slim_control.py [--dataset mnist] [--epochs 3] [--limit 20000]
+        [--snr 10] [--n-images 2000] [--n-val 2000] [--data-root ../shared/datasets] [--out-dir out/mtl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+import channels
+from mtl_compare import config, train_run
+from semcomm.data import ImageDataset, load_images
+from semcomm.metrics import correct, psnr
+from semcomm.methods import resolve_method
+from semcomm.models.slim import KLTSlimJSCC, Widths, choose_widths, measure_table, receiver_flops
+from semcomm.tasks import RECON
+
+#: Receiver budgets, as fractions of the full-width receiver's FLOPs.
+BUDGETS = (0.3, 0.5, 0.75, 1.0)
+#: Task preferences (each in [0, 1]; a decoder's width follows its task's preference).
+PREFERENCES = {
+    "recon-first": {RECON: 1.0, "class": 0.25},
+    "balanced": {RECON: 0.5, "class": 0.5},
+    "class-first": {RECON: 0.25, "class": 1.0},
+}
+RUNS = {"slim": "CI-KD", "slim-nokd": "no CI-KD"}
+
+
+def top_layer_scores(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, seed: int = 0,
+                     batch_size: int = 500) -> dict[str, float]:
+    """Mean top-layer PSNR (8-bit, per image) and accuracy of ``model`` as configured, over AWGN
+    at ``snr_db`` with perfect CSI; the channel draws depend on ``seed`` only."""
+    awgn = channels.get("awgn")
+    generator = torch.Generator().manual_seed(seed)
+    total_psnr, total_correct = 0.0, 0
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(images.images[start : start + batch_size]).float() / 255.0  # [B, C, H, W]
+        labels = torch.from_numpy(images.labels[start : start + batch_size])  # [B]
+        with torch.inference_mode():
+            out = model(x, awgn, snr_db, csi="perfect", generator=generator)
+        total_psnr += float(psnr(out.recon[-1], x).sum())
+        total_correct += int(correct(out.logits[-1], labels).sum())
+    return {RECON: total_psnr / len(images), "class": total_correct / len(images)}
+
+
+def subset(images: ImageDataset, start: int, stop: int | None) -> ImageDataset:
+    return ImageDataset(images.name, images.images[start:stop], images.labels[start:stop], images.class_names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "cifar10"])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=20000, help="training images per epoch")
+    parser.add_argument("--snr", type=float, default=10.0, help="AWGN SNR [dB] of the table and the evaluation")
+    parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
+    parser.add_argument("--n-val", type=int, default=2000, help="held-out training images the table is measured on")
+    parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
+    parser.add_argument("--out-dir", type=Path, default=Path("out/mtl"))
+    args = parser.parse_args()
+    train_split = load_images(args.dataset, args.data_root, "train")
+    if args.limit + args.n_val > len(train_split):
+        parser.error(f"--limit {args.limit} + --n-val {args.n_val} exceed the {len(train_split)} training images")
+    val = subset(train_split, len(train_split) - args.n_val, None)
+    test = subset(load_images(args.dataset, args.data_root, "test"), 0, args.n_images)
+
+    print(f"{args.dataset}: top layer at {args.snr:g} dB (AWGN), {len(test)} test images; table measured on "
+          f"{len(val)} held-out training images")
+    print(f"{'model':>9} {'budget':>6} {'preference':>12} {'trunk':>5} {'recon':>5} {'class':>5} "
+          f"{'FLOPs':>6} {'PSNR':>6} {'acc. %':>6}")
+    for run, label in RUNS.items():
+        run_dir = args.out_dir / f"{args.dataset}-{run}"
+        train_run(config(run, args.dataset, args.epochs, args.limit, args.data_root), run_dir)
+        model = resolve_method(str(run_dir)).model
+        table = measure_table(model, lambda m: top_layer_scores(m, val, args.snr))
+        full = receiver_flops(model, Widths())
+        for budget in BUDGETS:
+            for name, preferences in PREFERENCES.items():
+                try:
+                    widths = choose_widths(model, budget * full, preferences, table)
+                except ValueError as err:  # a budget below the narrowest trunk with these decoders
+                    print(f"{label:>9} {budget:6.2f} {name:>12}  -- {err}")
+                    continue
+                model.set_widths(widths)
+                scores = top_layer_scores(model, test, args.snr)
+                flops = receiver_flops(model, widths) / full
+                print(f"{label:>9} {budget:6.2f} {name:>12} {widths.trunk:5.2f} {widths.decoder(RECON):5.2f} "
+                      f"{widths.decoder('class'):5.2f} {flops:6.2f} {scores[RECON]:6.2f} {100 * scores['class']:6.2f}",
+                      flush=True)
+        model.set_widths(Widths())
+
+
+if __name__ == "__main__":
+    main()
