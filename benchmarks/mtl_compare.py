@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+import channels
 from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
 from semcomm.models.checkpoint import MODEL_FILE
@@ -57,6 +60,8 @@ RUNS: dict[str, dict[str, Any]] = {
     "slim-nokd": {"weighting": "fixed", "arch": "klt-slim", "ci_kd": False},
 }
 SNRS = [0.0, 10.0, 20.0]
+#: SNRs of the coarse-concept columns: do coarse concepts survive at lower SNR?
+COARSE_SNRS = [0.0, 10.0]
 #: Channels no run trained on: (name, CSI mode).
 UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
 
@@ -101,21 +106,41 @@ def finest_coarse2(record: dict[str, Any]) -> float | None:
 
 def table(rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float]], dataset: str, n: int) -> None:
     print(f"\n{dataset}: {n} test images; PSNR [dB] / class accuracy [%] per layer (L1 L2 L3); "
-          "c2 = coarse2 accuracy at 10 dB from each layer's finest label head")
+          "c2 = coarse2 accuracy at 0 and 10 dB from each layer's finest label head")
     head = f"{'run':>12} " + " ".join(f"{f'{s:g} dB PSNR':>17} {f'{s:g} dB acc.':>17}" for s in SNRS)
-    print(head + f" {'c2 @ 10 dB':>17} {'unseen acc. (L3)':>18} {'train s':>8}")
+    print(head + " " + " ".join(f"{f'c2 @ {s:g} dB':>17}" for s in COARSE_SNRS) + f" {'unseen acc. (L3)':>18} {'train s':>8}")
     for run, (records, seconds) in rows.items():
         cells = []
         for snr in SNRS:
             layers = [records["awgn", "perfect", snr, l] for l in (1, 2, 3)]
             cells.append(" ".join(f"{r['psnr']:5.2f}" for r in layers))
             cells.append(" ".join("  -  " if r["accuracy"] is None else f"{100 * r['accuracy']:5.1f}" for r in layers))
-        c2 = [finest_coarse2(records["awgn", "perfect", 10.0, l]) for l in (1, 2, 3)]
+        c2 = [[finest_coarse2(records["awgn", "perfect", snr, l]) for l in (1, 2, 3)] for snr in COARSE_SNRS]
         unseen = [records.get((c, m, 10.0, 3)) for c, m in UNSEEN]
         unseen_text = " ".join("  -  " if u is None or u["accuracy"] is None else f"{100 * u['accuracy']:5.1f}" for u in unseen)
         print(f"{run:>12} " + " ".join(f"{c:>17}" for c in cells)
-              + f" {' '.join('  -  ' if v is None else f'{100 * v:5.1f}' for v in c2):>17} {unseen_text:>18} {seconds:8.0f}")
+              + " " + " ".join(f"{' '.join('  -  ' if v is None else f'{100 * v:5.1f}' for v in at):>17}" for at in c2)
+              + f" {unseen_text:>18} {seconds:8.0f}")
     print(f"unseen: {', '.join(f'{c} ({m} CSI)' for c, m in UNSEEN)} at 10 dB, top layer")
+
+
+def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 500) -> None:
+    """Print the routes a ``klt-rmn`` run learned: per task and layer, each module's connection
+    rate and the trunk depth the task runs, on the first ``n`` test images over AWGN at ``snr_db``."""
+    model = resolve_method(str(run_dir)).model
+    x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
+    awgn = channels.get("awgn")
+    with torch.inference_mode():
+        symbols, scales = model.encode(x)
+        received = awgn(symbols, snr_db, generator=torch.Generator().manual_seed(0))
+        c_hat, noise_var = model.softcast.receive(received, "perfect", scales, awgn.mean_gain, model.gains())
+        report = model.routes(c_hat, noise_var)
+    print(f"\n{run_dir.name}: learned routes at {snr_db:g} dB ({n} test images): per layer, the rate at which "
+          "each of the 4 modules feeds the task's decoder, and the trunk depth it runs [modules]")
+    for task, layers in report.items():
+        cells = "   ".join(f"L{l + 1}: {' '.join(f'{c:.2f}' for c in r['connections'])} (depth {r['depth'][0]:.2f})"
+                           for l, r in enumerate(layers))
+        print(f"{task:>8}  {cells}")
 
 
 def main() -> None:
@@ -143,6 +168,9 @@ def main() -> None:
         rows[run] = (records, seconds)
         print(f"{run}: trained in {seconds:.0f} s, total {time.perf_counter() - t0:.0f} s", flush=True)
     table(rows, args.dataset, len(images))
+    for run in runs:
+        if RUNS[run].get("arch") == "klt-rmn":
+            routes(args.out_dir / f"{args.dataset}-{run}", images)
 
 
 if __name__ == "__main__":

@@ -266,6 +266,20 @@ def _noise_generator(seed: int, rank: int, device: torch.device) -> torch.Genera
     return g.manual_seed(int(key >> np.uint64(1)))
 
 
+def ci_kd_loss(narrow: torch.Tensor, widest: torch.Tensor) -> torch.Tensor:
+    """Configuration-invariant distillation of a narrow configuration's pooled trunk feature
+    ``[B, F_n]`` towards the widest one's ``[B, F]`` (detached; its first ``F_n`` channels): the
+    squared error relative to the target's energy, ``||f_n - w||² / ||w||²`` per example, averaged.
+
+    Relative, so scaling every feature by one factor leaves it unchanged: a plain MSE is lowest
+    when all features shrink to zero, and (measured: ``benchmarks/mtl_compare.py``'s ``slim`` run,
+    MNIST) pulled the whole receiver there within an epoch (chance accuracy, a constant image).
+    """
+    target = widest[:, : narrow.shape[1]].detach()
+    error = (narrow - target).square().sum(1)
+    return (error / target.square().sum(1).clamp_min(1e-8)).mean()
+
+
 def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
                   channel: channels.Channel, g: torch.Generator) -> TaskLosses:
     """Each layer's distortion (its ``recon``, 0 without) and semantic loss (the sum of its
@@ -301,7 +315,7 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
         total.distortion = [a + b for a, b in zip(total.distortion, losses.distortion)]
         total.semantic = [a + b for a, b in zip(total.semantic, losses.semantic)]
         if cfg.ci_kd:
-            total.extra += [F.mse_loss(f, w[:, : f.shape[1]]) for f, w in zip(out.features, widest) if f.numel()]
+            total.extra += [ci_kd_loss(f, w) for f, w in zip(out.features, widest) if f.numel()]
     model.set_widths(configurations[0])  # back to the widest
     assert total is not None
     n = len(configurations)  # the mean over the configurations: losses on the scale of one model's

@@ -126,3 +126,19 @@ def test_no_ci_kd_trains_by_the_sandwich_rule_alone_and_is_refused_elsewhere() -
     assert all(torch.allclose(a, b) for a, b in zip(with_kd.distortion, without.distortion))
     with pytest.raises(ValueError, match="--no-ci-kd .* needs klt-slim, not 'klt-refine'"):
         validate(TrainConfig(arch="klt-refine", ci_kd=False, **common))
+
+
+def test_ci_kd_is_relative_so_shrinking_every_feature_does_not_lower_it() -> None:
+    from semcomm.train import ci_kd_loss
+
+    g = torch.Generator().manual_seed(0)
+    narrow = torch.randn(8, 16, generator=g, requires_grad=True)
+    widest = torch.randn(8, 32, generator=g, requires_grad=True)
+    base = ci_kd_loss(narrow, widest)
+    for scale in (1e-3, 0.1, 10.0):  # a plain MSE falls as the scale falls: the collapse it caused
+        assert torch.allclose(ci_kd_loss(scale * narrow, scale * widest), base, rtol=1e-5)
+    assert float(ci_kd_loss(widest[:, :16].detach(), widest)) == 0.0
+    expected = ((narrow - widest[:, :16]).square().sum(1) / widest[:, :16].square().sum(1)).mean().detach()
+    assert torch.allclose(base, expected)
+    base.backward()
+    assert narrow.grad is not None and widest.grad is None  # the widest configuration is the teacher: detached
