@@ -2,17 +2,21 @@
 intermediate concepts, and uncertainty-aware proxy tasks (not a timed test).
 
 Each run trains the same ``klt-refine`` model (L = 3, the shipped model's layers, one random
-layer per example and step, per-example SNR uniform in -5...20 dB over AWGN, MSE distortion so
-that every weighting can run, seed 0) for the same epochs on the same images, then is swept on
-the first ``--n-images`` test images. One table: per run, each layer's PSNR and accuracy at
-0 / 10 / 20 dB, each layer's accuracy on the coarse concepts at 10 dB (``coarse2`` from the
-layer's finest label head), the proxy runs' main-task accuracy on channels they never saw
-(block Rayleigh with perfect CSI, TDL-C over OFDM with LMMSE-estimated CSI) and the training
-time.
+layer per example and step, per-example SNR uniform in -5...20 dB over AWGN, seed 0) for the
+same epochs on the same images, then is swept on the first ``--n-images`` test images. The
+distortion loss is the shipped models' per-image log-MSE, and the ``fixed`` semantic weights
+theirs (MNIST 0.1 / 0.2 / 0.4, CIFAR-10 0.02); ``uncertainty``, ``dwa`` and ``gradnorm`` weigh
+ratios of losses and need a positive one, so they train on the MSE, next to ``equal-mse``,
+their like-for-like baseline. One table: the linear analog scheme with the same layers (what
+every run is before training: each learned part starts at zero) and, per run, each layer's PSNR
+and accuracy at 0 / 10 / 20 dB, each layer's accuracy on the coarse concepts at 0 and 10 dB
+(``coarse2`` from the layer's finest label head), the proxy runs' main-task accuracy on channels
+they never saw (block Rayleigh with perfect CSI, TDL-C over OFDM with LMMSE-estimated CSI) and
+the training time; then the routes the ``klt-rmn`` run learned.
 
 Runs:
-    weightings   fixed (b = 0.05), equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g,
-                 gradsplit (b = 0.05, own task only); recon + class at every layer
+    weightings   fixed, equal, pcgrad, upgrad, imtl-g, gradsplit (the fixed weights, own task
+                 only); on the MSE: equal-mse, uncertainty, dwa, gradnorm; recon + class at every layer
     ds           deep supervision, "1:coarse2,recon;2:coarse4,recon;3:class,recon" (fixed)
     proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed)
     proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
@@ -23,8 +27,8 @@ Runs:
     python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 20000]
         [--runs fixed,ds,...] [--data-root ../shared/datasets] [--out-dir out/mtl]
 
-The default budget (MNIST, 3 epochs of 20,000 images per run) fits within 60 minutes on 2 CPU
-cores; CIFAR-10 runs at the budget you give. Runs and sweeps resume: a finished run is not
+The default budget (MNIST, 3 epochs of 12,000 images per run) fits within 60 minutes on 2 CPU
+cores (about 50); CIFAR-10 runs at the budget you give. Runs and sweeps resume: a finished run is not
 trained again, a swept point not evaluated again (``<out-dir>/<dataset>-<run>/``).
 """
 
@@ -41,20 +45,24 @@ import torch
 import channels
 from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
+from semcomm.methods.linear import LinearMethod
 from semcomm.models.checkpoint import MODEL_FILE
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
 from semcomm.train import TrainConfig, train
 
 #: The default layers of each dataset (the shipped models').
 RATIOS = {"mnist": (3 / 98,) * 3, "cifar10": (1 / 18,) * 3}
+#: The ``fixed`` weighting's semantic weight per layer (the shipped models').
+SEMANTIC_WEIGHTS = {"mnist": [0.1, 0.2, 0.4], "cifar10": [0.02, 0.02, 0.02]}
 PROXIES = "1:class,edges,colour,recon;2:class,edges,colour,recon;3:class,edges,colour,recon"
 #: run name -> TrainConfig fields that differ from the common recipe.
 RUNS: dict[str, dict[str, Any]] = {
-    **{w: {"weighting": w} for w in ("fixed", "equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g",
-                                     "gradsplit")},
+    **{w: {"weighting": w} for w in ("fixed", "equal", "pcgrad", "upgrad", "imtl-g", "gradsplit")},
+    "equal-mse": {"weighting": "equal", "distortion": "mse"},
+    **{w: {"weighting": w, "distortion": "mse"} for w in ("uncertainty", "dwa", "gradnorm")},
     "ds": {"weighting": "fixed", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
     "proxy-attn": {"weighting": "fixed", "tasks": PROXIES, "proxy_attention": True},
-    "proxy-unc": {"weighting": "uncertainty", "tasks": PROXIES},
+    "proxy-unc": {"weighting": "uncertainty", "distortion": "mse", "tasks": PROXIES},
     "rmn": {"weighting": "fixed", "arch": "klt-rmn", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
     "slim": {"weighting": "fixed", "arch": "klt-slim"},
     "slim-nokd": {"weighting": "fixed", "arch": "klt-slim", "ci_kd": False},
@@ -67,12 +75,24 @@ UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
 
 
 def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None) -> TrainConfig:
-    fields = {"arch": "klt-refine", **RUNS[run]}
+    fields = {"arch": "klt-refine", "distortion": "log-mse", **RUNS[run]}
     if fields.get("weighting") in ("fixed", "gradsplit"):
-        fields["weighting_kwargs"] = {"semantic": 0.05}
+        fields["weighting_kwargs"] = {"semantic": SEMANTIC_WEIGHTS[dataset]}
     return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
                        batch_size=128, lr=1e-3, width=32 if dataset == "mnist" else 64, sample_layers=True,
-                       distortion="mse", val=0, limit=limit, seed=0, **fields)
+                       val=0, limit=limit, seed=0, **fields)
+
+
+def linear_records(dataset: str, data_root: str | None, images: ImageDataset, out_dir: Path
+                   ) -> dict[tuple[str, str, float, int], dict[str, Any]]:
+    """The linear analog scheme with the runs' layers (equal split, no classifier) over AWGN at
+    :data:`SNRS`: every run's starting point."""
+    layers = config("fixed", dataset, 1, 1, data_root).model_config().layer_symbols
+    method = LinearMethod(dataset, layers, data_root)
+    results = ResultsFile(out_dir / f"{dataset}-linear.json", {"n_images": len(images), "layers": list(layers)}, 0,
+                          KEY_FIELDS)
+    return {(r["channel"], r["csi"], r["snr_db"], r["layer"]): r
+            for r in run_sweep(method, images, ["awgn"], ["perfect"], SNRS, results, batch_size=500)}
 
 
 def train_run(cfg: TrainConfig, run_dir: Path) -> float:
@@ -104,7 +124,8 @@ def finest_coarse2(record: dict[str, Any]) -> float | None:
     return tasks.get("coarse2", {}).get("accuracy")
 
 
-def table(rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float]], dataset: str, n: int) -> None:
+def table(rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float | None]], dataset: str,
+          n: int) -> None:
     print(f"\n{dataset}: {n} test images; PSNR [dB] / class accuracy [%] per layer (L1 L2 L3); "
           "c2 = coarse2 accuracy at 0 and 10 dB from each layer's finest label head")
     head = f"{'run':>12} " + " ".join(f"{f'{s:g} dB PSNR':>17} {f'{s:g} dB acc.':>17}" for s in SNRS)
@@ -120,7 +141,7 @@ def table(rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]
         unseen_text = " ".join("  -  " if u is None or u["accuracy"] is None else f"{100 * u['accuracy']:5.1f}" for u in unseen)
         print(f"{run:>12} " + " ".join(f"{c:>17}" for c in cells)
               + " " + " ".join(f"{' '.join('  -  ' if v is None else f'{100 * v:5.1f}' for v in at):>17}" for at in c2)
-              + f" {unseen_text:>18} {seconds:8.0f}")
+              + f" {unseen_text:>18} {'-' if seconds is None else f'{seconds:.0f}':>8}")
     print(f"unseen: {', '.join(f'{c} ({m} CSI)' for c, m in UNSEEN)} at 10 dB, top layer")
 
 
@@ -129,6 +150,7 @@ def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 5
     rate and the trunk depth the task runs, on the first ``n`` test images over AWGN at ``snr_db``."""
     model = resolve_method(str(run_dir)).model
     x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
+    n = x.shape[0]
     awgn = channels.get("awgn")
     with torch.inference_mode():
         symbols, scales = model.encode(x)
@@ -147,7 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=sorted(RATIOS))
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=20000, help="training images per epoch")
+    parser.add_argument("--limit", type=int, default=12000, help="training images per epoch")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
     parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
     parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
@@ -159,7 +181,8 @@ def main() -> None:
         parser.error(f"unknown run {unknown[0]!r}; choose from: {', '.join(RUNS)}")
     test = load_images(args.dataset, args.data_root, "test")
     images = ImageDataset(test.name, test.images[: args.n_images], test.labels[: args.n_images], test.class_names)
-    rows = {}
+    rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float | None]] = {
+        "linear": (linear_records(args.dataset, args.data_root, images, args.out_dir), None)}
     for run in runs:
         run_dir = args.out_dir / f"{args.dataset}-{run}"
         t0 = time.perf_counter()
