@@ -48,6 +48,7 @@ from semcomm.methods import resolve_method
 from semcomm.methods.linear import LinearMethod
 from semcomm.models.checkpoint import MODEL_FILE
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
+from semcomm.sweep.spec import first_images
 from semcomm.train import TrainConfig, train
 
 #: The default layers of each dataset (the shipped models').
@@ -67,6 +68,8 @@ RUNS: dict[str, dict[str, Any]] = {
     "slim": {"weighting": "fixed", "arch": "klt-slim"},
     "slim-nokd": {"weighting": "fixed", "arch": "klt-slim", "ci_kd": False},
 }
+#: The default budget: epochs and training images per epoch of every run.
+EPOCHS, LIMIT = 3, 12000
 SNRS = [0.0, 10.0, 20.0]
 #: SNRs of the coarse-concept columns: do coarse concepts survive at lower SNR?
 COARSE_SNRS = [0.0, 10.0]
@@ -151,11 +154,8 @@ def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 5
     model = resolve_method(str(run_dir)).model
     x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
     n = x.shape[0]
-    awgn = channels.get("awgn")
     with torch.inference_mode():
-        symbols, scales = model.encode(x)
-        received = awgn(symbols, snr_db, generator=torch.Generator().manual_seed(0))
-        c_hat, noise_var = model.softcast.receive(received, "perfect", scales, awgn.mean_gain, model.gains())
+        c_hat, noise_var, _ = model.send(x, channels.get("awgn"), snr_db, generator=torch.Generator().manual_seed(0))
         report = model.routes(c_hat, noise_var)
     print(f"\n{run_dir.name}: learned routes at {snr_db:g} dB ({n} test images): per layer, the rate at which "
           "each of the 4 modules feeds the task's decoder, and the trunk depth it runs [modules]")
@@ -168,8 +168,8 @@ def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 5
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=sorted(RATIOS))
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=12000, help="training images per epoch")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--limit", type=int, default=LIMIT, help="training images per epoch")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
     parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
     parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
@@ -180,7 +180,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown run {unknown[0]!r}; choose from: {', '.join(RUNS)}")
     test = load_images(args.dataset, args.data_root, "test")
-    images = ImageDataset(test.name, test.images[: args.n_images], test.labels[: args.n_images], test.class_names)
+    images = first_images(test, args.n_images)
     rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float | None]] = {
         "linear": (linear_records(args.dataset, args.data_root, images, args.out_dir), None)}
     for run in runs:

@@ -17,24 +17,26 @@ The two models are ``benchmarks/mtl_compare.py``'s runs ``slim`` (sandwich rule 
 Controllability shows as: accuracy rising from recon-first to class-first at a fixed budget
 (PSNR falling), and both rising with the budget.
 
-    python benchmarks/slim_control.py [--dataset mnist] [--epochs 3] [--limit 20000]
+    python benchmarks/slim_control.py [--dataset mnist] [--epochs 3] [--limit 12000]
         [--snr 10] [--n-images 2000] [--n-val 2000] [--data-root ../shared/datasets] [--out-dir out/mtl]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 import torch
 
 import channels
-from mtl_compare import config, train_run
+from mtl_compare import EPOCHS, LIMIT, config, train_run
 from semcomm.data import ImageDataset, load_images
 from semcomm.metrics import correct, psnr
 from semcomm.methods import resolve_method
 from semcomm.models.slim import KLTSlimJSCC, Widths, choose_widths, measure_table, receiver_flops
+from semcomm.sweep.spec import first_images
 from semcomm.tasks import RECON
 
 #: Receiver budgets, as fractions of the full-width receiver's FLOPs.
@@ -65,15 +67,11 @@ def top_layer_scores(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, se
     return {RECON: total_psnr / len(images), "class": total_correct / len(images)}
 
 
-def subset(images: ImageDataset, start: int, stop: int | None) -> ImageDataset:
-    return ImageDataset(images.name, images.images[start:stop], images.labels[start:stop], images.class_names)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "cifar10"])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=20000, help="training images per epoch")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--limit", type=int, default=LIMIT, help="training images per epoch (mtl_compare's default)")
     parser.add_argument("--snr", type=float, default=10.0, help="AWGN SNR [dB] of the table and the evaluation")
     parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
     parser.add_argument("--n-val", type=int, default=2000, help="held-out training images the table is measured on")
@@ -83,8 +81,9 @@ def main() -> None:
     train_split = load_images(args.dataset, args.data_root, "train")
     if args.limit + args.n_val > len(train_split):
         parser.error(f"--limit {args.limit} + --n-val {args.n_val} exceed the {len(train_split)} training images")
-    val = subset(train_split, len(train_split) - args.n_val, None)
-    test = subset(load_images(args.dataset, args.data_root, "test"), 0, args.n_images)
+    val = dataclasses.replace(train_split, images=train_split.images[-args.n_val :],
+                              labels=train_split.labels[-args.n_val :])
+    test = first_images(load_images(args.dataset, args.data_root, "test"), args.n_images)
 
     print(f"{args.dataset}: top layer at {args.snr:g} dB (AWGN), {len(test)} test images; table measured on "
           f"{len(val)} held-out training images")

@@ -141,10 +141,7 @@ class TargetLink:
             x = self._images[idx].float() / 255
             snr = lo + (hi - lo) * torch.rand(len(idx), generator=g)
             with torch.no_grad():
-                symbols, scales = self._model.encode(x)
-                out = self._channel(symbols, snr, generator=g)
-                c_hat, noise_var = self._model.softcast.receive(out, self._cfg.csi, scales, self._channel.mean_gain,
-                                                                self._model.gains())
+                c_hat, noise_var, _ = self._model.send(x, self._channel, snr, self._cfg.csi, g)
             yield Received(c_hat=c_hat, noise_var=noise_var)
 
 

@@ -299,9 +299,7 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
         chosen = {} if layer is None else {"decode_layers": layer}  # conv decodes every layer
         out = model(images, channel, snr, csi=cfg.csi, generator=g, **chosen)
         return _layer_losses(model, out, images, labels, picked, cfg)
-    symbols, scales = model.encode(images)
-    received = channel(symbols, snr, generator=g)
-    c_hat, noise_var = model.softcast.receive(received, cfg.csi, scales, channel.mean_gain, model.gains())
+    c_hat, noise_var, _ = model.send(images, channel, snr, cfg.csi, g)
     total: TaskLosses | None = None
     widest: list[torch.Tensor] = []
     configurations = sandwich(g)

@@ -175,10 +175,20 @@ class KLTRefineJSCC(nn.Module):
         """Send and receive. ``decode_layers`` ``[B]`` (0-based), for training: decode only that
         layer of each example; ``recon[l]`` and ``logits[l]`` then hold the examples with
         ``decode_layers == l``, in order. None decodes every layer of every example."""
+        c_hat, noise_var, symbols = self.send(images, channel, snr_db, csi, generator)
+        return self.receive(c_hat, noise_var, decode_layers, symbols, generator)
+
+    def send(self, images: torch.Tensor, channel: channels.Channel, snr_db: float | torch.Tensor,
+                 csi: str = "perfect", generator: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode ``images`` ``[B, C, H, W]``, send them over ``channel`` and apply the linear
+        front end: the LMMSE coefficients ``[B, m]``, the per-symbol noise variance the receiver
+        sees (broadcastable to ``[B, K]``) and the sent symbols ``[B, K]``; :meth:`receive` takes
+        it from there."""
         symbols, scales = self.encode(images)
         out = channel(symbols, snr_db, generator=generator)
         c_hat, noise_var = self.softcast.receive(out, csi, scales, channel.mean_gain, self.gains())
-        return self.receive(c_hat, noise_var, decode_layers, symbols, generator)
+        return c_hat, noise_var, symbols
 
     def receive(self, c_hat: torch.Tensor, noise_var: torch.Tensor, decode_layers: torch.Tensor | None = None,
                 symbols: torch.Tensor | None = None, generator: torch.Generator | None = None) -> JSCCOutput:
