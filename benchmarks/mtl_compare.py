@@ -21,6 +21,7 @@ Runs:
     proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed)
     proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
     rmn          the ds layout on the recurrent modular receiver (klt-rmn, routed per task and layer)
+    rmn-cost     the same with the compute penalty on the routes' depth (--route-cost 0.1)
     slim         the slimmable receiver (klt-slim, sandwich rule + CI-KD), evaluated at full width
     slim-nokd    the same trained by the sandwich rule alone (--no-ci-kd: the CI-KD ablation)
 
@@ -65,6 +66,8 @@ RUNS: dict[str, dict[str, Any]] = {
     "proxy-attn": {"weighting": "fixed", "tasks": PROXIES, "proxy_attention": True},
     "proxy-unc": {"weighting": "uncertainty", "distortion": "mse", "tasks": PROXIES},
     "rmn": {"weighting": "fixed", "arch": "klt-rmn", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon"},
+    "rmn-cost": {"weighting": "fixed", "arch": "klt-rmn", "tasks": "1:coarse2,recon;2:coarse4,recon;3:class,recon",
+                 "route_cost": 0.1},
     "slim": {"weighting": "fixed", "arch": "klt-slim"},
     "slim-nokd": {"weighting": "fixed", "arch": "klt-slim", "ci_kd": False},
 }

@@ -73,6 +73,9 @@ class TrainConfig:
         ci_kd: a slimmable receiver (``klt-slim``) distils each narrow sandwich configuration's
             pooled trunk feature towards the widest one's (CI-KD, Aich et al.); False trains it
             by the sandwich rule alone (the ablation). Slimmable architectures only.
+        route_cost: weight of the routed receiver's (``klt-rmn``) compute penalty: the expected
+            trunk depth of the routes as a fraction of the trunk
+            (:meth:`semcomm.models.rmn.KLTRoutedJSCC.route_cost`, in ``extra``); 0: none.
         distortion: the reconstruction loss of each layer: ``"mse"`` (the batch MSE) or
             ``"log-mse"`` (the batch mean of ``log10`` of each image's MSE, i.e. minus the mean
             per-image PSNR / 10: the metric itself, and every SNR of the range weighs alike,
@@ -101,6 +104,7 @@ class TrainConfig:
     proxy_attention: bool = False
     sample_layers: bool | None = False
     ci_kd: bool = True
+    route_cost: float = 0.0
     distortion: str = "mse"
     val: int = 0
     weighting: str = "fixed"
@@ -177,6 +181,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("--proxy-attention needs an architecture with task heads (klt-refine), not 'conv'")
     if not cfg.ci_kd and cfg.arch != "klt-slim":
         raise ValueError(f"--no-ci-kd switches off the slimmable receiver's distillation: it needs klt-slim, not {cfg.arch!r}")
+    if not (math.isfinite(cfg.route_cost) and cfg.route_cost >= 0):
+        raise ValueError(f"bad --route-cost {cfg.route_cost:g}: it must be a number >= 0, e.g. 0.05")
+    if cfg.route_cost and cfg.arch != "klt-rmn":
+        raise ValueError(f"--route-cost penalises the depth of the routed receiver's routes: it needs klt-rmn, not {cfg.arch!r}")
     check_choice("distortion loss", cfg.distortion, DISTORTIONS)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"bad --lr {cfg.lr:g}: the learning rate must be a positive number, e.g. 1e-3")
@@ -288,7 +296,8 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
     (one with ``sandwich``) decodes the same received signals in each of the step's sandwich
     configurations; the losses are their mean, and each narrow configuration's pooled trunk
     feature is distilled towards the widest one's (CI-KD, in ``extra``; none without
-    ``cfg.ci_kd``)."""
+    ``cfg.ci_kd``). A routed model (``klt-rmn``) adds its compute penalty,
+    ``cfg.route_cost`` times its expected route depth, to ``extra``."""
     lo, hi = cfg.snr_train
     snr = lo + (hi - lo) * torch.rand(images.shape[0], generator=g, device=images.device)
     L = model.config.num_layers
@@ -298,7 +307,10 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
     if sandwich is None:
         chosen = {} if layer is None else {"decode_layers": layer}  # conv decodes every layer
         out = model(images, channel, snr, csi=cfg.csi, generator=g, **chosen)
-        return _layer_losses(model, out, images, labels, picked, cfg)
+        losses = _layer_losses(model, out, images, labels, picked, cfg)
+        if cfg.route_cost:
+            losses.extra.append(cfg.route_cost * model.route_cost())
+        return losses
     c_hat, noise_var, _ = model.send(images, channel, snr, cfg.csi, g)
     total: TaskLosses | None = None
     widest: list[torch.Tensor] = []

@@ -1,10 +1,14 @@
 """``klt-rmn``: the recurrent modular receiver's routes are binary at evaluation, its routers learn
 in training, a forced route is a plain module stack, the untrained model is the linear scheme,
-layers stay causal and checkpoints round-trip."""
+layers stay causal, checkpoints round-trip, and the compute penalty is the expected route depth
+and shortens the routes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +16,7 @@ import torch.nn.functional as F
 import channels
 from semcomm.models import JSCCConfig
 from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
-from semcomm.models.rmn import NUM_MODULES, KLTRoutedJSCC, gumbel_gates
+from semcomm.models.rmn import NUM_MODULES, KLTRoutedJSCC, expected_depth, gumbel_gates
 from test_klt_refine import random_softcast
 
 CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-rmn", tasks="1:coarse2,recon;2:class,recon;3:class,recon")
@@ -69,7 +73,7 @@ def test_a_forced_route_is_a_plain_module_stack() -> None:
     model.refiner.forced = {t: last for t in model.refiner.tasks}
     linear = torch.rand(6, *CONFIG.image_shape)
     cond = torch.randn(6, 6)
-    combined, gates, _ = model.refiner.step(linear, cond, None, 0, None)
+    combined, gates, _, _ = model.refiner.step(linear, cond, None, 0, None)
     h = model.refiner.stem(torch.cat([F.pixel_unshuffle(linear - 0.5, 2), cond[:, :, None, None].expand(-1, -1, 14, 14)], 1))
     h = model.refiner.mix(torch.cat([h, torch.zeros_like(h)], 1))
     for module in model.refiner.trunk:
@@ -106,3 +110,38 @@ def test_checkpoint_round_trips(tmp_path: Path) -> None:
     a = model(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
     b = loaded(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
     assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_expected_depth_is_the_mean_depth_of_independent_gates() -> None:
+    assert expected_depth(torch.tensor([[0.0, 0, 0, 1], [1, 0, 0, 0], [0.5, 0, 0, 0.5]])).tolist() == [4.0, 1.0, 2.25]
+    probs = torch.tensor([0.7, 0.2, 0.4, 0.1])
+    gates = torch.rand(200_000, NUM_MODULES, generator=torch.Generator().manual_seed(0)) < probs
+    depth = (gates * torch.arange(1, NUM_MODULES + 1)).max(-1).values.float()  # the last open gate (0: none)
+    assert abs(float(expected_depth(probs[None])[0]) - float(depth.mean())) < 4 * float(depth.std()) / 200_000 ** 0.5
+
+
+def test_route_cost_shortens_the_routes_and_is_refused_elsewhere() -> None:
+    from semcomm.train import TrainConfig, _batch_losses, validate
+
+    model, x = model_and_images()
+    model.train()
+    cfg = TrainConfig(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", arch="klt-rmn", route_cost=1.0,
+                      sample_layers=True, tasks=CONFIG.tasks, width=8)
+    labels = torch.arange(6) % 10
+    g = torch.Generator().manual_seed(3)
+    losses = _batch_losses(model, x, labels, cfg, channels.get("awgn"), g)
+    assert len(losses.extra) == 1 and torch.allclose(losses.extra[0], model.route_cost())
+    opt = torch.optim.SGD(model.refiner.router.parameters(), lr=5.0)
+    before = model.route_cost().item()
+    for _ in range(20):
+        opt.zero_grad()
+        _batch_losses(model, x, labels, cfg, channels.get("awgn"), g).extra[0].backward()
+        opt.step()
+    _batch_losses(model, x, labels, cfg, channels.get("awgn"), g)
+    assert model.route_cost().item() < before - 0.1  # the penalty alone pulls every route shorter
+    no_cost = replace(cfg, route_cost=0.0)
+    assert _batch_losses(model, x, labels, no_cost, channels.get("awgn"), g).extra == []
+    with pytest.raises(ValueError, match="--route-cost .* needs klt-rmn, not 'klt-refine'"):
+        validate(replace(cfg, arch="klt-refine"))
+    with pytest.raises(ValueError, match="bad --route-cost -1: it must be a number >= 0"):
+        validate(replace(cfg, route_cost=-1.0))

@@ -85,6 +85,7 @@ def train(
     proxy_attention: Annotated[bool, typer.Option(help="the proxy cues of --tasks (edges, thumb, colour) feed the other heads through uncertainty-aware gates (klt-refine)")] = False,
     sample_layers: Annotated[Optional[bool], typer.Option("--sample-layers/--all-layers", help="decode one random layer per example and step (L times cheaper), or every layer (default: sample for klt-refine)")] = None,
     ci_kd: Annotated[bool, typer.Option("--ci-kd/--no-ci-kd", help="klt-slim: distil each narrow sandwich configuration's trunk feature towards the widest one's (CI-KD), or train by the sandwich rule alone (the ablation)")] = True,
+    route_cost: Annotated[float, typer.Option(help="klt-rmn: weight of the compute penalty, the expected trunk depth of the routes as a fraction of the trunk (0: none; e.g. 0.05)")] = 0.0,
     distortion: Annotated[str, typer.Option(help="reconstruction loss: log-mse (mean per-image log MSE, i.e. the PSNR: every SNR weighs alike) or mse")] = "log-mse",
     val: Annotated[str, typer.Option(help="training images held out for validation after each epoch; the best epoch is kept as best.safetensors (0: none)")] = "5000",
     semantic_weight: Annotated[
@@ -125,6 +126,7 @@ def train(
         proxy_attention=proxy_attention,
         sample_layers=sample_layers,
         ci_kd=ci_kd,
+        route_cost=route_cost,
         distortion=distortion,
         val=parse_count(val, "--val", minimum=0),
         weighting=weighting,

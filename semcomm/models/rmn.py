@@ -15,6 +15,11 @@ steps:
   binary decisions: which modules connect to the task's decoder. In training the decisions are
   Gumbel-sigmoid samples with a straight-through gradient; at evaluation they are hard
   (logit > 0). At least one module is always connected (the most likely one);
+- **compute penalty** (optional, ``semcomm train --route-cost W``; not in MT-RMN, which learns
+  the routes from the task losses alone): ``W`` times the expected trunk depth of the routes
+  (:func:`expected_depth`, a fraction of the trunk, averaged over tasks and examples), the
+  sparsity term of AdaShare (Sun et al., NeurIPS 2020) on depth. Without it nothing rewards a
+  short route, and routes tend to connect every module;
 - **decoders**: the task's input is the mean of its connected modules' outputs: the
   reconstruction decoder upsamples it to an image residual (its last convolution starts at zero,
   so the untrained model is the linear scheme), the heads read its spatial mean.
@@ -36,7 +41,7 @@ from semcomm.models.multires_jscc import JSCCConfig, ResBlock, _clamp_unit
 from semcomm.models.softcast import SoftCast
 from semcomm.tasks import RECON
 
-__all__ = ["KLTRoutedJSCC", "RoutedReceiver", "gumbel_gates"]
+__all__ = ["KLTRoutedJSCC", "RoutedReceiver", "expected_depth", "gumbel_gates"]
 
 #: Trunk modules of the routed receiver.
 NUM_MODULES = 4
@@ -56,6 +61,15 @@ def gumbel_gates(logits: torch.Tensor, training: bool, generator: torch.Generato
     none = hard.sum(-1, keepdim=True) == 0
     hard = torch.where(none, F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype), hard)
     return hard + soft - soft.detach() if training else hard
+
+
+def expected_depth(probs: torch.Tensor) -> torch.Tensor:
+    """The expected trunk depth ``[N]`` (in modules) of routes whose ``M`` gates open
+    independently with probabilities ``probs`` ``[N, M]``: the depth is the last open gate's
+    index, so ``E[depth] = sum_m P(a gate k >= m is open) = sum_m (1 - prod_{k >= m} (1 - p_k))``
+    (the rule that opens the likeliest gate when none is, is left out: a lower bound)."""
+    all_closed_from = torch.flip(torch.cumprod(torch.flip(1 - probs, [-1]), -1), [-1])  # prod_{k >= m} (1 - p_k)
+    return (1 - all_closed_from).sum(-1)
 
 
 class RoutedReceiver(nn.Module):
@@ -84,29 +98,34 @@ class RoutedReceiver(nn.Module):
         nn.init.zeros_(self.out.bias)
         self.forced: dict[str, torch.Tensor] | None = None  # task -> gates [M] (tests, analysis)
 
-    def gates(self, context: torch.Tensor, step: int, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        """Each task's gates ``[N, M]`` at ``step`` (0-based) from the pooled stem feature ``[N, 2 width]``."""
-        out = {}
+    def gates(self, context: torch.Tensor, step: int, generator: torch.Generator | None
+              ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Each task's gates ``[N, M]`` at ``step`` (0-based) from the pooled stem feature
+        ``[N, 2 width]``, and the probabilities ``[N, M]`` that its gates open (``sigmoid`` of the
+        router's logits; a forced route's gates)."""
+        gates, probs = {}, {}
         for t, task in enumerate(self.tasks):
             if self.forced is not None:
-                out[task] = self.forced[task].to(context).expand(context.shape[0], -1)
+                gates[task] = probs[task] = self.forced[task].to(context).expand(context.shape[0], -1)
                 continue
             code = torch.zeros(context.shape[0], len(self.tasks) + self.steps, device=context.device)
             code[:, t] = 1
             code[:, len(self.tasks) + step] = 1
-            out[task] = gumbel_gates(self.router(torch.cat([context, code], -1)), self.training, generator)
-        return out
+            logits = self.router(torch.cat([context, code], -1))
+            gates[task], probs[task] = gumbel_gates(logits, self.training, generator), torch.sigmoid(logits)
+        return gates, probs
 
     def step(self, linear: torch.Tensor, cond: torch.Tensor, state: torch.Tensor | None, step: int,
-             generator: torch.Generator | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+             generator: torch.Generator | None
+             ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
         """One time step: (each task's combined feature ``[N, 2 width, H/4, W/4]``, its gates
-        ``[N, M]``, the new state)."""
+        ``[N, M]``, their open probabilities ``[N, M]``, the new state)."""
         x = F.pixel_unshuffle(linear - 0.5, 2)
         x = torch.cat([x, cond[:, :, None, None].expand(-1, -1, *x.shape[-2:])], dim=1)
         h = self.stem(x)
         state = torch.zeros_like(h) if state is None else state
         h = self.mix(torch.cat([h, state], dim=1))
-        gates = self.gates(h.mean(dim=(2, 3)), step, generator)
+        gates, probs = self.gates(h.mean(dim=(2, 3)), step, generator)
         depth = NUM_MODULES if self.training else int(max(g.nonzero()[:, 1].max() for g in gates.values())) + 1
         outputs = []
         for module in self.trunk[:depth]:
@@ -117,20 +136,23 @@ class RoutedReceiver(nn.Module):
         for task, g in gates.items():
             g = g[:, :depth]
             combined[task] = (g[:, :, None, None, None] * stacked).sum(1) / g.sum(1).clamp_min(1)[:, None, None, None]
-        return combined, gates, combined[RECON]
+        return combined, gates, probs, combined[RECON]
 
     def forward(self, linears: list[torch.Tensor], conds: list[torch.Tensor], generator: torch.Generator | None = None
-                ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
+                ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]],
+                           list[dict[str, torch.Tensor]]]:
         """Steps ``0..len(linears)-1``: each step's image residual ``[N, C, H, W]``, pooled task
-        features ``{task: [N, 2 width]}`` (heads) and gates ``{task: [N, M]}``."""
-        residuals, features, gates, state = [], [], [], None
+        features ``{task: [N, 2 width]}`` (heads), gates ``{task: [N, M]}`` and their open
+        probabilities ``{task: [N, M]}``."""
+        residuals, features, gates, probs, state = [], [], [], [], None
         for j, (linear, cond) in enumerate(zip(linears, conds)):
-            combined, g, state = self.step(linear, cond, state, j, generator)
+            combined, g, p, state = self.step(linear, cond, state, j, generator)
             up = self.up(combined[RECON])[..., : linear.shape[-2] // 2, : linear.shape[-1] // 2]
             residuals.append(F.pixel_shuffle(self.out(up), 2))
             features.append({t: f.mean(dim=(2, 3)) for t, f in combined.items() if t != RECON})
             gates.append(g)
-        return residuals, features, gates
+            probs.append(p)
+        return residuals, features, gates, probs
 
 
 class KLTRoutedJSCC(KLTRefineJSCC):
@@ -142,6 +164,7 @@ class KLTRoutedJSCC(KLTRefineJSCC):
         tasks = [RECON, "class", *self.task_heads]  # proxies under attention branch off the class feature
         self.refiner = RoutedReceiver(c, 2 * config.num_layers, config.width, tasks, config.num_layers)
         self.last_gates: dict[str, torch.Tensor] = {}  # the last decode's gates [N, M] per task
+        self.last_probs: dict[str, torch.Tensor] = {}  # and their open probabilities [N, M]
 
     def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
@@ -153,18 +176,26 @@ class KLTRoutedJSCC(KLTRefineJSCC):
         cond_layer = torch.arange(L, device=cond.device).repeat_interleave(2)  # the layer of each condition entry
         linears = [self.softcast.synthesise(c_hat * masks[j], self.config.image_shape) for j in range(last)]
         conds = [cond * (cond_layer <= j).to(cond.dtype) for j in range(last)]
-        residuals, features, gates = self.refiner(linears, conds, generator)
+        residuals, features, gates, probs = self.refiner(linears, conds, generator)
         rows = torch.arange(len(layer), device=layer.device)
         pick = lambda per_step: torch.stack(per_step)[layer, rows]  # noqa: E731 (each row's own step)
         linear, residual = pick(linears), pick(residuals)
         pooled = {t: pick([f[t] for f in features]) for t in features[0]}
         self.last_gates = {t: pick([g[t] for g in gates]) for t in gates[0]}
+        self.last_probs = {t: pick([p[t] for p in probs]) for t in probs[0]}
         feature = pooled["class"]
         proxies: dict[str, torch.Tensor] = {}
         if self.proxy_attention is not None:
             feature, proxies = self.proxy_attention(feature)
         heads = {name: head(pooled[name]) for name, head in self.task_heads.items()} | proxies
         return _clamp_unit(linear + residual), self.classifier(feature), heads, feature
+
+    def route_cost(self) -> torch.Tensor:
+        """The last decode's expected trunk depth as a fraction of the trunk (0...1], averaged
+        over the routed tasks and the examples: the compute penalty of ``--route-cost``
+        (differentiable in the routers' parameters)."""
+        depths = torch.stack([expected_depth(p) for p in self.last_probs.values()])  # [tasks, N]
+        return depths.mean() / NUM_MODULES
 
     @torch.no_grad()
     def routes(self, c_hat: torch.Tensor, noise_var: torch.Tensor) -> dict[str, list[dict[str, list[float]]]]:
