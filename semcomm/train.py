@@ -73,6 +73,7 @@ class TrainConfig:
         ci_kd: a slimmable receiver (``klt-slim``) distils each narrow sandwich configuration's
             pooled trunk feature towards the widest one's (CI-KD, Aich et al.); False trains it
             by the sandwich rule alone (the ablation). Slimmable architectures only.
+        ci_kd_weight: the weight of the CI-KD term (:func:`ci_kd_loss`) against the task losses.
         route_cost: weight of the routed receiver's (``klt-rmn``) compute penalty: the expected
             trunk depth of the routes as a fraction of the trunk
             (:meth:`semcomm.models.rmn.KLTRoutedJSCC.route_cost`, in ``extra``); 0: none.
@@ -104,6 +105,7 @@ class TrainConfig:
     proxy_attention: bool = False
     sample_layers: bool | None = False
     ci_kd: bool = True
+    ci_kd_weight: float = 1.0
     route_cost: float = 0.0
     distortion: str = "mse"
     val: int = 0
@@ -181,6 +183,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("--proxy-attention needs an architecture with task heads (klt-refine), not 'conv'")
     if not cfg.ci_kd and cfg.arch != "klt-slim":
         raise ValueError(f"--no-ci-kd switches off the slimmable receiver's distillation: it needs klt-slim, not {cfg.arch!r}")
+    if not (math.isfinite(cfg.ci_kd_weight) and cfg.ci_kd_weight > 0):
+        raise ValueError(f"bad --ci-kd-weight {cfg.ci_kd_weight:g}: it must be a number > 0 (--no-ci-kd leaves CI-KD out)")
+    if cfg.ci_kd_weight != TrainConfig.ci_kd_weight and cfg.arch != "klt-slim":
+        raise ValueError(f"--ci-kd-weight weighs the slimmable receiver's distillation: it needs klt-slim, not {cfg.arch!r}")
     if not (math.isfinite(cfg.route_cost) and cfg.route_cost >= 0):
         raise ValueError(f"bad --route-cost {cfg.route_cost:g}: it must be a number >= 0, e.g. 0.05")
     if cfg.route_cost and cfg.arch != "klt-rmn":
@@ -325,7 +331,7 @@ def _batch_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
         total.distortion = [a + b for a, b in zip(total.distortion, losses.distortion)]
         total.semantic = [a + b for a, b in zip(total.semantic, losses.semantic)]
         if cfg.ci_kd:
-            total.extra += [ci_kd_loss(f, w) for f, w in zip(out.features, widest) if f.numel()]
+            total.extra += [cfg.ci_kd_weight * ci_kd_loss(f, w) for f, w in zip(out.features, widest) if f.numel()]
     model.set_widths(configurations[0])  # back to the widest
     assert total is not None
     n = len(configurations)  # the mean over the configurations: losses on the scale of one model's

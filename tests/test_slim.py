@@ -126,6 +126,13 @@ def test_no_ci_kd_trains_by_the_sandwich_rule_alone_and_is_refused_elsewhere() -
     assert all(torch.allclose(a, b) for a, b in zip(with_kd.distortion, without.distortion))
     with pytest.raises(ValueError, match="--no-ci-kd .* needs klt-slim, not 'klt-refine'"):
         validate(TrainConfig(arch="klt-refine", ci_kd=False, **common))
+    half = _batch_losses(net, images, labels, TrainConfig(arch="klt-slim", ci_kd_weight=0.5, **common),
+                         channels.get("awgn"), torch.Generator().manual_seed(0))
+    assert all(torch.allclose(h, 0.5 * e) for h, e in zip(half.extra, with_kd.extra))
+    with pytest.raises(ValueError, match="--ci-kd-weight .* needs klt-slim, not 'klt-refine'"):
+        validate(TrainConfig(arch="klt-refine", ci_kd_weight=0.5, **common))
+    with pytest.raises(ValueError, match="bad --ci-kd-weight 0: it must be a number > 0"):
+        validate(TrainConfig(arch="klt-slim", ci_kd_weight=0.0, **common))
 
 
 def test_ci_kd_is_relative_so_shrinking_every_feature_does_not_lower_it() -> None:

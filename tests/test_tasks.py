@@ -127,7 +127,7 @@ def test_layer_losses_follow_the_layout() -> None:
     class_loss = torch.nn.functional.cross_entropy(out.tasks[1]["class"], labels)
     assert torch.allclose(losses.semantic[1], thumb_loss + class_loss)
     assert set(out.tasks[0]) == {"coarse2"} and out.tasks[0]["coarse2"].shape == (6, 2)
-    assert float(losses.semantic[0]) > 0 and losses.semantic[0].requires_grad
+    assert losses.semantic[0].item() > 0 and losses.semantic[0].requires_grad
     assert coarse.tolist() == [0, 0, 0, 0, 0, 1]
     thumb = get_task("thumb", "mnist")
     assert set(out.tasks[1]) == {"class", "thumb"} and out.tasks[1]["thumb"].shape == (6, thumb.outputs)
@@ -198,9 +198,21 @@ def test_a_proxy_with_random_targets_gets_its_gate_driven_to_zero() -> None:
         opt.step()
     attention.eval()
     _, out = attention(torch.randn(512, 16, generator=g))
-    gates = {p: float(gate_of(out[p][:, -1]).mean()) for p in out}
+    gates = {p: gate_of(out[p][:, -1]).mean().item() for p in out}
     assert gates["noise"] < 0.1 < 0.8 < gates["cue"], gates
     assert float(attention.cue_variance[1]) == pytest.approx(1.0, rel=0.1)  # the noise's variance
+
+
+def test_untrained_proxy_attention_leaves_the_main_feature_unchanged_and_its_injections_learn() -> None:
+    from semcomm.tasks.proxy_attention import UncertaintyProxyAttention
+
+    torch.manual_seed(0)
+    attention = UncertaintyProxyAttention(16, {"cue": 4}, hidden=32)
+    f = torch.randn(8, 16)
+    main, out = attention(f)
+    assert torch.equal(main, f) and out["cue"].shape == (8, 5)
+    main.square().sum().backward()  # a main-task loss reaches the injection, so a useful cue can join in
+    assert attention.inject["cue"].weight.grad.abs().sum() > 0
 
 
 def test_proxy_attention_trains_and_sweeps_with_its_gates(tmp_path: Path) -> None:
