@@ -43,7 +43,7 @@ from semcomm.tasks import RECON, ProxyTask, TaskLayout, get_task, parse_layout
 from semcomm.atomic import replace_atomic
 from semcomm.sweep.results_io import first_difference
 
-__all__ = ["TrainConfig", "train", "psnr_from_mse"]
+__all__ = ["TrainConfig", "make_optimizer", "train", "psnr_from_mse"]
 
 
 @dataclass(frozen=True)
@@ -470,8 +470,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: 
         model = build_model(cfg.model_config(), cfg.data_root, fresh=True).to(device)
     weighting = get_weighting(cfg.weighting, model.config.num_layers, **cfg.weighting_kwargs)
     weighting.attach(model)
-    params = [*model.parameters(), *weighting.parameters()]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = make_optimizer(model, weighting, cfg.lr)
     sched = _cosine_schedule(opt, cfg.epochs * steps_per_epoch)
     channel = channels.get(cfg.channel, **cfg.channel_kwargs)
     history: list[dict[str, Any]] = []
@@ -535,6 +534,16 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: 
         if main:
             _save(run_dir, cfg, model, weighting, opt, sched, streams, epoch + 1, history)
     return history
+
+
+def make_optimizer(model: torch.nn.Module, weighting: LossWeighting, lr: float) -> torch.optim.Adam:
+    """Adam over the model's and the weighting's parameters at ``lr``; a weighting with its own
+    ``lr`` (and parameters) gets a second parameter group at that rate (the cosine schedule
+    scales both)."""
+    own = list(weighting.parameters())
+    if weighting.lr is None or not own:
+        return torch.optim.Adam([*model.parameters(), *own], lr=lr)
+    return torch.optim.Adam([{"params": list(model.parameters())}, {"params": own, "lr": weighting.lr}], lr=lr)
 
 
 def _cosine_schedule(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from semcomm.mtl import DynamicWeightAverage, GradNorm, JacobianDescent, PCGrad, TaskLosses, UncertaintyWeighting
-from semcomm.train import TrainConfig, train
+from semcomm.train import TrainConfig, make_optimizer, train
 
 
 def _losses(values: list[torch.Tensor]) -> TaskLosses:
@@ -36,6 +36,34 @@ def test_uncertainty_learns_a_larger_variance_for_the_noisier_task() -> None:
     variance = weighting.log_var.detach().exp()
     assert variance[1] > 10 * variance[0]
     assert variance[0] == pytest.approx(0.04, rel=0.5) and variance[1] == pytest.approx(1.0, rel=0.5)
+
+
+@pytest.mark.parametrize("scheme", ["uncertainty", "gradnorm"])
+def test_a_learned_weighting_gets_its_own_learning_rate(scheme: str) -> None:
+    """Losses 200x apart (an MSE of 0.005 next to a cross-entropy of 1): in 300 steps at the
+    model's rate (1e-3) the log-variances move by < 0.3, far from their balance exp(s_k) = L_k;
+    at their own rate 0.1 they reach it. GradNorm's weights train in their own group too."""
+    model = nn.Linear(1, 1)
+    weighting = UncertaintyWeighting(1, lr=0.1) if scheme == "uncertainty" else GradNorm(1, lr=0.1)
+    opt = make_optimizer(model, weighting, 1e-3)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 0.1]
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 1]
+    assert len(make_optimizer(model, GradNorm(1), 1e-3).param_groups) == 1  # no lr: one group, as before
+    if scheme == "gradnorm":
+        return
+    slow = UncertaintyWeighting(1)
+    for w in (weighting, slow):
+        opt = make_optimizer(model, w, 1e-3)
+        for _ in range(300):
+            opt.zero_grad()
+            zero = 0 * model.weight.sum()
+            w.backward(_losses([torch.tensor(0.005) + zero, torch.tensor(1.0) + zero]), list(model.parameters()))
+            opt.step()
+    balance = torch.tensor([0.005, 1.0]).log()
+    assert torch.allclose(weighting.log_var.detach(), balance, atol=0.1)
+    assert (slow.log_var.detach() - balance).abs().max() > 4
+    with pytest.raises(ValueError, match="uncertainty: lr must be a number > 0"):
+        UncertaintyWeighting(1, lr=0.0)
 
 
 def test_dwa_weights_follow_the_formula_on_a_scripted_loss_sequence() -> None:

@@ -96,7 +96,7 @@ def train(
     ] = None,
     weighting: Annotated[str, typer.Option(help="loss weighting: fixed, equal, uncertainty, dwa, gradnorm, pcgrad, upgrad, imtl-g or gradsplit (uncertainty, dwa and gradnorm need --distortion mse; upgrad and imtl-g need semcomm[mtl]; gradsplit takes --semantic-weight and --weighting-opt recon_to_semantic=1 / semantic_to_recon=1)")] = "fixed",
     gradsplit_relation: Annotated[Optional[str], typer.Option(help="GradSplit's task relation, rows (recon; semantic) of 0/1 per group, e.g. '1,1;0,1' (recon also trains the semantic group); default own task only")] = None,
-    weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0")] = None,
+    weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0; uncertainty and gradnorm lr=0.05 (the learning rate of their own parameters; default: the model's)")] = None,
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,

@@ -41,15 +41,24 @@ def _split(weights: torch.Tensor, num_layers: int) -> dict[str, list[float]]:
     return {"distortion": values[:num_layers], "semantic": values[num_layers:]}
 
 
+def _own_lr(scheme: str, lr: float | None) -> float | None:
+    """A scheme's ``lr`` option, checked."""
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"{scheme}: lr must be a number > 0 (the learning rate of its own parameters), got {lr}")
+    return None if lr is None else float(lr)
+
+
 class UncertaintyWeighting(LossWeighting):
-    """Homoscedastic-uncertainty weighting; ``log_var`` ``[2 L]`` is learned with the model."""
+    """Homoscedastic-uncertainty weighting; ``log_var`` ``[2 L]`` is learned with the model, at
+    the learning rate ``lr`` (None: the model's)."""
 
     name = "uncertainty"
     needs_positive_losses = True
 
-    def __init__(self, num_layers: int) -> None:
+    def __init__(self, num_layers: int, lr: float | None = None) -> None:
         super().__init__()
         self.num_layers = num_layers
+        self.lr = _own_lr("uncertainty", lr)
         self.log_var = nn.Parameter(torch.zeros(2 * num_layers))
 
     def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
@@ -109,16 +118,18 @@ def _task_gradients(flat: list[torch.Tensor], shared: Sequence[nn.Parameter]) ->
 
 class GradNorm(LossWeighting):
     """GradNorm with asymmetry ``alpha`` (the paper's 1.5); ``weights`` ``[2 L]`` are learned by
-    the GradNorm loss only, the model by ``sum_k w_k L_k``."""
+    the GradNorm loss only, at the learning rate ``lr`` (None: the model's), the model by
+    ``sum_k w_k L_k``."""
 
     name = "gradnorm"
     needs_positive_losses = True
 
-    def __init__(self, num_layers: int, alpha: float = 1.5) -> None:
+    def __init__(self, num_layers: int, alpha: float = 1.5, lr: float | None = None) -> None:
         super().__init__()
         if not (math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"gradnorm: alpha must be >= 0, got {alpha}")
         self.num_layers = num_layers
+        self.lr = _own_lr("gradnorm", lr)
         self.alpha = float(alpha)
         self.raw = nn.Parameter(torch.ones(2 * num_layers))
         self.register_buffer("initial", torch.zeros(2 * num_layers))  # L_k(0); 0: not seen yet

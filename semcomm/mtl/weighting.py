@@ -54,10 +54,14 @@ class LossWeighting(nn.Module):
         needs_positive_losses: the scheme divides or takes ratios of losses (uncertainty,
             DWA, GradNorm), so every task loss must be >= 0 (e.g. ``--distortion mse``, not
             ``log-mse``).
+        lr: the learning rate of the scheme's own parameters (None: the model's), for the
+            schemes that learn some (uncertainty, GradNorm): at the model's rate they move too
+            little in a short run to balance losses that lie orders of magnitude apart.
     """
 
     name: str = "base"
     needs_positive_losses: bool = False
+    lr: float | None = None
 
     def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
         raise NotImplementedError
