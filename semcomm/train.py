@@ -538,12 +538,12 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: 
 
 def make_optimizer(model: torch.nn.Module, weighting: LossWeighting, lr: float) -> torch.optim.Adam:
     """Adam over the model's and the weighting's parameters at ``lr``; a weighting with its own
-    ``lr`` (and parameters) gets a second parameter group at that rate (the cosine schedule
-    scales both)."""
-    own = list(weighting.parameters())
-    if weighting.lr is None or not own:
-        return torch.optim.Adam([*model.parameters(), *own], lr=lr)
-    return torch.optim.Adam([{"params": list(model.parameters())}, {"params": own, "lr": weighting.lr}], lr=lr)
+    ``lr`` (only the schemes with parameters take one) gets a second parameter group at that rate
+    (the cosine schedule scales both)."""
+    if weighting.lr is None:
+        return torch.optim.Adam([*model.parameters(), *weighting.parameters()], lr=lr)
+    return torch.optim.Adam([{"params": list(model.parameters())}, {"params": list(weighting.parameters()), "lr": weighting.lr}],
+                            lr=lr)
 
 
 def _cosine_schedule(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
