@@ -19,7 +19,8 @@ Runs:
                  only); on the MSE: equal-mse, uncertainty, dwa, gradnorm (uncertainty and gradnorm
                  learn their weights at their own rate, 0.05); recon + class at every layer
     ds           deep supervision, "1:coarse2,recon;2:coarse4,recon;3:class,recon" (fixed)
-    proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed)
+    proxy-attn   edges + colour cues at every layer behind uncertainty-aware gates (fixed; each
+                 proxy branch's loss at --proxy-weight 0.1, the default)
     proxy-unc    the same cues, no gates, plain `uncertainty` weighting instead
     rmn          the ds layout on the recurrent modular receiver (klt-rmn, routed per task and layer)
     rmn-cost     the same with the compute penalty on the routes' depth (--route-cost 0.05)

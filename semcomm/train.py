@@ -67,6 +67,7 @@ class TrainConfig:
             the sum of its other tasks' losses.
         proxy_attention: the layout's proxy cues feed the other heads through uncertainty-aware
             gates (:mod:`semcomm.tasks.proxy_attention`; needs a proxy task and ``klt-refine``).
+        proxy_weight: with ``proxy_attention``, the weight of each proxy branch's loss.
         sample_layers: decode one random layer per example and step instead of all ``L``
             (``L`` times cheaper per step; needs an architecture that supports it). None: the
             architecture's default (on for ``klt-refine``, off for ``conv``).
@@ -103,6 +104,7 @@ class TrainConfig:
     layer_power: str = "equal"
     tasks: str | None = None
     proxy_attention: bool = False
+    proxy_weight: float = 0.1
     sample_layers: bool | None = False
     ci_kd: bool = True
     ci_kd_weight: float = 1.0
@@ -123,7 +125,7 @@ class TrainConfig:
     def model_config(self) -> JSCCConfig:
         n = math.prod(DATASET_SHAPES[self.dataset][0])
         return JSCCConfig(self.dataset, tuple(symbols_for_ratio(r, n) for r in self.ratios), self.width, self.arch,
-                          self.layer_power, self.tasks, self.proxy_attention)
+                          self.layer_power, self.tasks, self.proxy_attention, self.proxy_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ratios": list(self.ratios), "snr_train": list(self.snr_train)}
@@ -179,6 +181,10 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.proxy_attention and not any(isinstance(get_task(t, cfg.dataset), ProxyTask) for t in layout.head_tasks()):
         raise ValueError("--proxy-attention gates proxy cues: give one in --tasks (edges, thumb or colour), "
                          "e.g. '1:class,recon;2:class,recon;3:class,edges,recon'")
+    if not (math.isfinite(cfg.proxy_weight) and cfg.proxy_weight > 0):
+        raise ValueError(f"bad --proxy-weight {cfg.proxy_weight:g}: it must be a number > 0")
+    if cfg.proxy_weight != TrainConfig.proxy_weight and not cfg.proxy_attention:
+        raise ValueError("--proxy-weight weighs the proxy branches of --proxy-attention: give that too")
     if cfg.proxy_attention and cfg.arch == "conv":
         raise ValueError("--proxy-attention needs an architecture with task heads (klt-refine), not 'conv'")
     if not cfg.ci_kd and cfg.arch != "klt-slim":

@@ -170,6 +170,9 @@ def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
     (["--tasks", "1:class;2:class,recon;3:class,recon", "--weighting", "dwa", "--distortion", "mse"],
      "layer 1 has no recon or no other task"),
     (["--proxy-attention"], "--proxy-attention gates proxy cues: give one in --tasks"),
+    (["--proxy-weight", "0.5"], "--proxy-weight weighs the proxy branches of --proxy-attention: give that too"),
+    (["--tasks", "1:class,recon;2:class,recon;3:class,edges,recon", "--proxy-attention", "--proxy-weight", "0"],
+     "bad --proxy-weight 0: it must be a number > 0"),
 ])
 def test_bad_task_options_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     import subprocess
@@ -201,6 +204,17 @@ def test_a_proxy_with_random_targets_gets_its_gate_driven_to_zero() -> None:
     gates = {p: gate_of(out[p][:, -1]).mean().item() for p in out}
     assert gates["noise"] < 0.1 < 0.8 < gates["cue"], gates
     assert float(attention.cue_variance[1]) == pytest.approx(1.0, rel=0.1)  # the noise's variance
+
+
+def test_proxy_branch_loss_is_the_weighted_uncertainty_nll() -> None:
+    from semcomm.tasks.proxy_attention import UncertaintyProxyAttention, uncertainty_nll
+
+    torch.manual_seed(0)
+    attention = UncertaintyProxyAttention(16, {"cue": 4}, hidden=32, weight=0.25).eval()  # eval: V stays 1
+    _, out = attention(torch.randn(8, 16))
+    target = torch.randn(8, 4)
+    expected = 0.25 * uncertainty_nll(out["cue"], target, torch.tensor(1.0))
+    assert torch.allclose(attention.loss("cue", out["cue"], target), expected)
 
 
 def test_untrained_proxy_attention_leaves_the_main_feature_unchanged_and_its_injections_learn() -> None:

@@ -110,7 +110,7 @@ class KLTRefineJSCC(nn.Module):
         self.layout = config.layout()
         tasks = {name: get_task(name, config.dataset) for name in self.layout.head_tasks() if name != "class"}
         proxies = {name: t.outputs for name, t in tasks.items() if isinstance(t, ProxyTask)} if config.proxy_attention else {}
-        self.proxy_attention = UncertaintyProxyAttention(2 * config.width, proxies) if proxies else None
+        self.proxy_attention = UncertaintyProxyAttention(2 * config.width, proxies, weight=config.proxy_weight) if proxies else None
         self.task_heads = nn.ModuleDict({
             name: nn.Sequential(nn.Linear(2 * config.width, 128), nn.PReLU(), nn.Linear(128, t.outputs))
             for name, t in tasks.items() if name not in proxies

@@ -76,6 +76,7 @@ class JSCCConfig:
             layer (what checkpoints without the key hold; other layouts need ``klt-refine``).
         proxy_attention: the proxy cues of the layout feed the main tasks' heads through
             uncertainty-aware gates (:mod:`semcomm.tasks.proxy_attention`; ``klt-refine``).
+        proxy_weight: with ``proxy_attention``, the weight of each proxy branch's loss.
     """
 
     dataset: str
@@ -85,6 +86,7 @@ class JSCCConfig:
     layer_power: str = "equal"
     tasks: str | None = None
     proxy_attention: bool = False
+    proxy_weight: float = 0.1
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASET_SHAPES:
@@ -131,7 +133,7 @@ class JSCCConfig:
     def from_dict(cls, d: dict[str, Any]) -> JSCCConfig:
         return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"),
                    layer_power=d.get("layer_power", "equal"), tasks=d.get("tasks"),
-                   proxy_attention=d.get("proxy_attention", False))
+                   proxy_attention=d.get("proxy_attention", False), proxy_weight=d.get("proxy_weight", 0.1))
 
 
 @dataclass

@@ -19,6 +19,14 @@ untrained ``f'`` is ``f``: randomly initialised, they added every branch's rando
 to the main feature and the class loss started above chance (measured:
 ``benchmarks/mtl_compare.py``'s ``proxy-attn`` run, MNIST, cross-entropy 4.0 after the first
 epoch, 23 % accuracy after the third, where the same run without proxies reached 60 %).
+
+The branches' NLL reaches the shared receiver, and it is scale-free, so next to a class loss it
+steers the shared feature as strongly as the class does; each branch's loss is therefore
+weighted (``weight``, Wu et al.'s proxy-loss weight; ``--proxy-weight``, default 0.1).
+Measured on ``benchmarks/mtl_compare.py``'s MNIST budget (3 epochs of 10,000 images): at weight
+1 the class cross-entropy stood at 3.1 after the first epoch (above chance) and the top layer
+classified 44 % at 10 dB, the same with the injections removed (so the shared feature, not the
+injection, was hurt); at 0.1 it classified 89 % (93 % without proxies).
 """
 
 from __future__ import annotations
@@ -52,12 +60,15 @@ class UncertaintyProxyAttention(nn.Module):
         proxies: proxy name -> the width ``D_p`` of its cue.
         hidden: ``H``, the width of each branch.
         momentum: of the running cue variances ``V_p``.
+        weight: each branch's NLL is multiplied by it in :meth:`loss`.
     """
 
-    def __init__(self, features: int, proxies: dict[str, int], hidden: int = 128, momentum: float = 0.01) -> None:
+    def __init__(self, features: int, proxies: dict[str, int], hidden: int = 128, momentum: float = 0.01,
+                 weight: float = 1.0) -> None:
         super().__init__()
         self.names = list(proxies)
         self.momentum = momentum
+        self.weight = weight
         self.branches = nn.ModuleDict({p: nn.Sequential(nn.Linear(features, hidden), nn.PReLU()) for p in proxies})
         self.outputs = nn.ModuleDict({p: nn.Linear(hidden, d + 1) for p, d in proxies.items()})
         self.inject = nn.ModuleDict({p: nn.Linear(hidden, features, bias=False) for p in proxies})
@@ -77,8 +88,8 @@ class UncertaintyProxyAttention(nn.Module):
         return main, out
 
     def loss(self, name: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The branch's NLL; in training mode it first folds the batch's cue variance into
-        ``V_p``."""
+        """The branch's NLL times ``weight``; in training mode it first folds the batch's cue
+        variance into ``V_p``."""
         index = self.names.index(name)
         if self.training and target.shape[0] > 1:
             with torch.no_grad():
@@ -86,4 +97,4 @@ class UncertaintyProxyAttention(nn.Module):
                 weight = self.momentum if bool(self.seen[index]) else 1.0
                 self.cue_variance[index].lerp_(batch, weight)
                 self.seen[index] = True
-        return uncertainty_nll(prediction, target, self.cue_variance[index])
+        return self.weight * uncertainty_nll(prediction, target, self.cue_variance[index])
