@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from semcomm.adapt import AdaptConfig, Received, TargetLink, adapt, ema_update, receiver_parameters, variance_split
+from semcomm.adapt import AdaptConfig, Received, TargetLink, adapt, diversity_loss, ema_update, receiver_parameters, variance_split
 from semcomm.methods import resolve_method
 
 
@@ -43,6 +43,17 @@ def test_variance_split_selects_the_stated_fraction_of_lowest_variance(n: int, f
     mask = variance_split(variance, fraction)
     assert int(mask.sum()) == count
     assert float(variance[mask].max()) <= float(variance[~mask].min()) if count < n else True
+
+
+def test_diversity_loss_is_zero_for_one_class_and_lowest_for_an_even_spread() -> None:
+    collapsed = torch.full((6, 10), -30.0)
+    collapsed[:, 3] = 30.0
+    assert float(diversity_loss(collapsed)) == pytest.approx(0.0, abs=1e-6)
+    spread = torch.full((10, 10), -30.0)
+    spread[torch.arange(10), torch.arange(10)] = 30.0  # each example confident, the batch even
+    assert float(diversity_loss(spread)) == pytest.approx(-torch.log(torch.tensor(10.0)).item(), abs=1e-5)
+    logits = torch.randn(16, 10, requires_grad=True)
+    assert diversity_loss(spread) <= diversity_loss(logits) <= diversity_loss(collapsed)
 
 
 def test_adaptation_changes_only_the_receiver_and_leaves_the_model_alone() -> None:
@@ -78,6 +89,7 @@ def test_cli_adapts_saves_and_sweeps(tmp_path: Path) -> None:
     (["--channel", "awgn", "--csi", "perfect"], "adapting it there changes nothing"),
     (["--ema", "1.5"], "--ema must lie strictly between 0 and 1"),
     (["--passes", "1"], "--passes must be >= 2"),
+    (["--diversity", "-1"], "--diversity must be a number >= 0, got -1"),
     (["--channel", "rayleigh-block", "--csi", "ls"], "CSI mode 'ls'"),
     (["--channel", "rayleigh-block", "--csi", "none"], "the receiver's LMMSE estimate of every coefficient is 0"),
 ])

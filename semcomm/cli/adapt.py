@@ -36,6 +36,7 @@ def adapt(
     passes: Annotated[str, typer.Option(help="stochastic teacher passes for the variance split")] = "4",
     similar: Annotated[float, typer.Option(help="fraction of each batch called source-similar (lowest variance)")] = 0.2,
     adversarial: Annotated[float, typer.Option(help="weight of the discriminator loss (gradient reversal)")] = 0.1,
+    diversity: Annotated[float, typer.Option(help="weight of the diversity term (minus the entropy of the batch's mean class prediction), against collapse onto one class")] = 1.0,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     force: Annotated[bool, typer.Option(help="overwrite a model already in --out")] = False,
     *,
@@ -52,7 +53,7 @@ def adapt(
                       channel_kwargs=channels.option_kwargs(channel, channel_options),
                       steps=parse_count(steps, "--steps"), batch_size=parse_count(batch_size, "--batch-size"), lr=lr, ema=ema,
                       threshold=threshold, passes=parse_count(passes, "--passes"), similar=similar, adversarial=adversarial,
-                      seed=seed)
+                      diversity=diversity, seed=seed)
     net, meta = load_checkpoint(model)
     if meta["model"].get("arch") != "klt-refine":
         raise ValueError(f"adapt needs a klt-refine model; {model!r} is {meta['model'].get('arch', 'conv')!r}")
