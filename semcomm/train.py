@@ -132,7 +132,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return cls(**{**d, "ratios": tuple(d["ratios"]), "snr_train": tuple(d["snr_train"])})
+        legacy = {"proxy_weight": 1.0} if d.get("proxy_attention") else {}  # proxy attention before the key: unweighted
+        return cls(**{**legacy, **d, "ratios": tuple(d["ratios"]), "snr_train": tuple(d["snr_train"])})
 
 
 #: Reconstruction losses: ``(recon, target) -> scalar``, and the PSNR (dB) a mean value means.

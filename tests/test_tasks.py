@@ -217,6 +217,22 @@ def test_proxy_branch_loss_is_the_weighted_uncertainty_nll() -> None:
     assert torch.allclose(attention.loss("cue", out["cue"], target), expected)
 
 
+def test_a_proxy_attention_checkpoint_without_the_weight_key_reads_as_unweighted() -> None:
+    from semcomm.models.multires_jscc import JSCCConfig
+    from semcomm.train import TrainConfig
+
+    model = {"dataset": "mnist", "layer_symbols": [24, 24, 24], "width": 8, "arch": "klt-refine",
+             "tasks": "1:class,recon;2:class,recon;3:class,edges,recon"}
+    assert JSCCConfig.from_dict(model | {"proxy_attention": True}).proxy_weight == 1.0  # trained before the weight
+    assert JSCCConfig.from_dict(model).proxy_weight == JSCCConfig.proxy_weight
+    train = TrainConfig(dataset="mnist", ratios=(3 / 98,) * 3, arch="klt-refine", tasks=model["tasks"],
+                        proxy_attention=True).to_dict()
+    del train["proxy_weight"]
+    assert TrainConfig.from_dict(train).proxy_weight == 1.0  # so --resume refuses to switch it silently
+    train["proxy_attention"] = False
+    assert TrainConfig.from_dict(train).proxy_weight == TrainConfig.proxy_weight
+
+
 def test_untrained_proxy_attention_leaves_the_main_feature_unchanged_and_its_injections_learn() -> None:
     from semcomm.tasks.proxy_attention import UncertaintyProxyAttention
 

@@ -76,7 +76,8 @@ class JSCCConfig:
             layer (what checkpoints without the key hold; other layouts need ``klt-refine``).
         proxy_attention: the proxy cues of the layout feed the main tasks' heads through
             uncertainty-aware gates (:mod:`semcomm.tasks.proxy_attention`; ``klt-refine``).
-        proxy_weight: with ``proxy_attention``, the weight of each proxy branch's loss.
+        proxy_weight: with ``proxy_attention``, the weight of each proxy branch's loss (a
+            checkpoint with proxy attention but without the key was trained unweighted: 1).
     """
 
     dataset: str
@@ -133,7 +134,7 @@ class JSCCConfig:
     def from_dict(cls, d: dict[str, Any]) -> JSCCConfig:
         return cls(dataset=d["dataset"], layer_symbols=tuple(d["layer_symbols"]), width=d["width"], arch=d.get("arch", "conv"),
                    layer_power=d.get("layer_power", "equal"), tasks=d.get("tasks"),
-                   proxy_attention=d.get("proxy_attention", False), proxy_weight=d.get("proxy_weight", 0.1))
+                   proxy_attention=d.get("proxy_attention", False), proxy_weight=d.get("proxy_weight", 1.0 if d.get("proxy_attention") else cls.proxy_weight))
 
 
 @dataclass
