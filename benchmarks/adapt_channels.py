@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from semcomm.adapt import AdaptConfig, TargetLink, adapt, save_adapted
+from semcomm.learn.adapt import AdaptConfig, TargetLink, adapt, save_adapted
 from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
 from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     net, meta = load_checkpoint(args.model)
     test = load_images(net.config.dataset, args.data_root, "test")
-    images = ImageDataset(test.name, test.images[: args.n_images], test.labels[: args.n_images], test.class_names)
+    images = test.first(args.n_images)
     sent = torch.from_numpy(load_images(net.config.dataset, args.data_root, "train").images)
     name = Path(args.model).name
     print(f"{args.model}: {len(images)} test images at {args.snr:g} dB; PSNR [dB] / accuracy [%] per layer")

@@ -57,12 +57,12 @@ def evaluate(source: str, data_root: str | None, snrs: list[float], n_images: in
     assert isinstance(model, JSCCMethod)
     images = load_images(model.dataset, data_root, "test")
     if n_images is not None:
-        images = ImageDataset(images.name, images.images[:n_images], images.labels[:n_images], images.class_names)
+        images = images.first(n_images)
     digest = hashlib.sha256(resolve_checkpoint(source).read_bytes()).hexdigest()[:12]
     stem = f"{Path(source).name}-{digest}"
     ours = _sweep(model, images, snrs, out_dir / f"{stem}.json", {"source": source, "sha256": digest})
     lin = {}
-    for power in dict.fromkeys(["equal", model.model.config.layer_power]):
+    for power in dict.fromkeys(["equal", model.model.config.options.layer_power]):
         linear = LinearMethod(model.dataset, model.model.config.layer_symbols, data_root,
                               classifier=model.classify, classifier_name=source, layer_power=power)
         suffix = "linear" if power == "equal" else f"linear-{power}"

@@ -57,7 +57,7 @@ from semcomm.methods.linear import LinearMethod
 from semcomm.models.checkpoint import MODEL_FILE
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
 from semcomm.sweep.spec import first_images
-from semcomm.train import TrainConfig, train
+from semcomm.learn import TrainConfig, train
 
 #: The default layers of each dataset (the shipped models').
 RATIOS = {"mnist": (3 / 98,) * 3, "cifar10": (1 / 18,) * 3}
@@ -92,12 +92,17 @@ COARSE_SNRS = [0.0, 10.0]
 UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
 
 
+#: The keys of :data:`RUNS` that are options of the run's architecture (``TrainConfig.options``).
+OPTION_KEYS = ("proxy_attention", "route_cost", "ci_kd", "ci_kd_weight")
+
+
 def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None) -> TrainConfig:
     fields = {"arch": "klt-refine", "distortion": "log-mse", **RUNS[run]}
+    options = {"width": 32 if dataset == "mnist" else 64} | {k: fields.pop(k) for k in OPTION_KEYS if k in fields}
     if fields.get("weighting") in ("fixed", "gradsplit"):
         fields["weighting_kwargs"] = {"semantic": SEMANTIC_WEIGHTS[dataset]}
     return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
-                       batch_size=BATCH, lr=1e-3, width=32 if dataset == "mnist" else 64, sample_layers=True,
+                       batch_size=BATCH, lr=1e-3, options=options, sample_layers=True,
                        val=0, limit=limit, seed=0, **fields)
 
 
@@ -170,8 +175,8 @@ def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 5
     x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
     n = x.shape[0]
     with torch.inference_mode():
-        c_hat, noise_var, _ = model.send(x, channels.get("awgn"), snr_db, generator=torch.Generator().manual_seed(0))
-        report = model.routes(c_hat, noise_var)
+        sent = model.send(x, channels.get("awgn"), snr_db, generator=torch.Generator().manual_seed(0))
+        report = model.routes(sent.c_hat, sent.noise_var)
     print(f"\n{run_dir.name}: learned routes at {snr_db:g} dB ({n} test images): per layer, the rate at which "
           "each of the 4 modules feeds the task's decoder, and the trunk depth it runs [modules]")
     for task, layers in report.items():

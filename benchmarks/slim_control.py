@@ -6,12 +6,12 @@ The two models are ``benchmarks/mtl_compare.py``'s runs ``slim`` (sandwich rule 
 ``slim-nokd`` (sandwich rule alone), trained here at that script's budget if they are missing
 (same out-dir, so a model trained by either script serves both). For each model:
 
-1. the performance table of :func:`semcomm.models.slim.measure_table` is measured once on
+1. the performance table of :func:`semcomm.models.klt_slim.measure_table` is measured once on
    held-out training images (the last ``--n-val`` of the split, which ``--limit`` leaves unused):
    top-layer PSNR (``recon``) and accuracy (``class``) at ``--snr`` dB over AWGN, for every trunk
    and decoder width;
 2. for each budget (a fraction of the full receiver's FLOPs) and each preference,
-   :func:`~semcomm.models.slim.choose_widths` picks the configuration, which is evaluated on the
+   :func:`~semcomm.models.klt_slim.choose_widths` picks the configuration, which is evaluated on the
    first ``--n-images`` test images (same channel draws for every configuration).
 
 Controllability shows as: accuracy rising from recon-first to class-first at a fixed budget
@@ -35,7 +35,7 @@ from mtl_compare import EPOCHS, LIMIT, config, train_run
 from semcomm.data import ImageDataset, load_images
 from semcomm.metrics import correct, psnr
 from semcomm.methods import resolve_method
-from semcomm.models.slim import KLTSlimJSCC, Widths, choose_widths, measure_table, receiver_flops
+from semcomm.models.klt_slim import KLTSlimJSCC, Widths, choose_widths, measure_table, receiver_flops
 from semcomm.sweep.spec import first_images
 from semcomm.tasks import RECON
 
@@ -63,7 +63,7 @@ def top_layer_scores(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, se
         with torch.inference_mode():
             out = model(x, awgn, snr_db, csi="perfect", generator=generator)
         total_psnr += float(psnr(out.recon[-1], x).sum())
-        total_correct += int(correct(out.logits[-1], labels).sum())
+        total_correct += int(correct(out.tasks[-1]["class"], labels).sum())
     return {RECON: total_psnr / len(images), "class": total_correct / len(images)}
 
 

@@ -9,12 +9,25 @@ profile; options ``delay_spread_ns=300``, ``max_doppler_hz=0``, ``num_subcarrier
 Each name also has the options a user may set on it (:mod:`channels.options`; a channel class
 declares them in ``options``): :func:`options`, :func:`all_options`, and :func:`option_kwargs` /
 :func:`sweep_option_kwargs`, which route flag values to the channels that take them.
+
+**Built-in modules and plugins.** The first look-up imports every module of this package, so a
+new channel is one module that calls :func:`register`. Installed packages add channels through
+the Python entry-point group
+``semcomm.channels``: an entry point naming a channel class (or factory, with its ``options``)
+registers it under the entry point's name the first time a name is looked up; one naming a
+module is imported (it calls :func:`register` itself). A plugin that fails to load is reported
+on stderr in one line and left out.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import sys
+import types
 from collections.abc import Callable
 from functools import partial
+from importlib import metadata
 from typing import Any
 
 from channels.base import Channel
@@ -23,10 +36,34 @@ from channels.ofdm import tdl_channel
 from channels.options import ChannelOption
 from channels.tdl import TDL, TDL_PROFILES
 
-__all__ = ["CHANNELS", "all_options", "get", "names", "option_kwargs", "options", "register", "sweep_option_kwargs", "takers"]
+__all__ = ["CHANNELS", "PLUGIN_GROUP", "all_options", "get", "names", "option_kwargs", "options", "register", "sweep_option_kwargs", "takers"]
 
 CHANNELS: dict[str, Callable[..., Channel]] = {}
 _OPTIONS: dict[str, tuple[ChannelOption, ...]] = {}
+#: The entry-point group of channel plugins.
+PLUGIN_GROUP = "semcomm.channels"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Register the channels of every module of this package and of installed plugins (once)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # first: a module's or plugin's import may call register
+    package = importlib.import_module(__package__ or "channels")
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+    for point in metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            loaded = point.load()
+        except Exception as err:  # noqa: BLE001 - a broken plugin must not break the others
+            print(f"warning: channel plugin {point.name!r} ({point.value}) failed to load: {err.__class__.__name__}: {err}",
+                  file=sys.stderr)
+            continue
+        if not isinstance(loaded, types.ModuleType) and point.name not in CHANNELS:
+            register(point.name, loaded)
 
 
 def register(name: str, factory: Callable[..., Channel], options: tuple[ChannelOption, ...] | None = None) -> None:
@@ -39,7 +76,8 @@ def register(name: str, factory: Callable[..., Channel], options: tuple[ChannelO
 
 
 def names() -> list[str]:
-    """Registered channel names, sorted."""
+    """Registered channel names (plugins' included), sorted."""
+    _load_plugins()
     return sorted(CHANNELS)
 
 
@@ -49,6 +87,8 @@ def get(name: str, **kwargs: Any) -> Channel:
     Raises:
         ValueError: one line listing the known names, if ``name`` is unknown.
     """
+    if name not in CHANNELS:
+        _load_plugins()
     try:
         factory = CHANNELS[name]
     except KeyError:
@@ -61,6 +101,8 @@ def get(name: str, **kwargs: Any) -> Channel:
 
 def _known(name: str) -> str:
     if name not in CHANNELS:
+        _load_plugins()
+    if name not in CHANNELS:
         raise ValueError(f"unknown channel {name!r}; choose one of: {', '.join(names())}")
     return name
 
@@ -72,6 +114,7 @@ def options(name: str) -> tuple[ChannelOption, ...]:
 
 def all_options() -> dict[str, ChannelOption]:
     """Every option some channel takes, by flag, in order of first declaration."""
+    _load_plugins()
     out: dict[str, ChannelOption] = {}
     for name in CHANNELS:
         for option in _OPTIONS[name]:

@@ -101,17 +101,17 @@ class LayerMetrics:
 
         m = LayerMetrics()
         for ...:
-            m.update(result.recon, images, result.logits, labels)
+            m.update(result.recon, images)
+            m.update_task("class", {"accuracy": correct(logits, labels).double()})
         m.compute()  # {"psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks"}
 
-    Other receiver-side tasks add their per-example scores with :meth:`update_task`.
+    Receiver-side tasks (``class`` among them) add their per-example scores with
+    :meth:`update_task`; ``accuracy`` is the ``class`` task's.
     """
 
     def __init__(self) -> None:
         self._psnr = RunningMean()
         self._ssim = RunningMean()
-        self._correct = 0
-        self._has_logits: bool | None = None
         self._tasks: dict[str, dict[str, RunningMean]] = {}
 
     def update_task(self, task: str, scores: dict[str, torch.Tensor]) -> None:
@@ -119,25 +119,11 @@ class LayerMetrics:
         for metric, values in scores.items():
             self._tasks.setdefault(task, {}).setdefault(metric, RunningMean()).update(values.detach().double().cpu())
 
-    def update(
-        self, recon: torch.Tensor, target: torch.Tensor, logits: torch.Tensor | None, labels: torch.Tensor
-    ) -> None:
-        """Add one batch.
-
-        Args:
-            recon: reconstructions ``[B, C, H, W]``.
-            target: originals ``[B, C, H, W]`` in [0, 1].
-            logits: class logits ``[B, K]``, or None for a method without a classifier (then
-                for every batch).
-            labels: true classes ``[B]``.
-        """
-        if self._has_logits is not None and self._has_logits != (logits is not None):
-            raise ValueError("LayerMetrics: logits must be given for every batch or for none")
-        self._has_logits = logits is not None
+    def update(self, recon: torch.Tensor, target: torch.Tensor) -> None:
+        """Add one batch of reconstructions ``[B, C, H, W]`` of the originals ``target``
+        ``[B, C, H, W]`` in [0, 1]."""
         self._psnr.update(psnr(recon, target))
         self._ssim.update(ssim(recon, target))
-        if logits is not None:
-            self._correct += int(correct(logits, labels).sum())
 
     def compute(self) -> dict[str, Any]:
         """The point's numbers.
@@ -145,15 +131,16 @@ class LayerMetrics:
         Returns:
             ``psnr``: mean of the per-image PSNR [dB]; ``psnr_ci95``: half-width of its 95 %
             normal interval (nan below 2 images); ``ssim``: mean per-image SSIM; ``accuracy``:
-            top-1 accuracy, or None without logits; ``n_images``; ``tasks``: the mean of each
-            other task's scores, ``{task: {metric: value}}`` (empty without such tasks).
+            the ``class`` task's top-1 accuracy, or None without it; ``n_images``; ``tasks``: the
+            mean of each task's scores, ``{task: {metric: value}}`` (empty without tasks).
         """
         n = self._psnr.count
+        accuracy = self._tasks.get("class", {}).get("accuracy")
         return {
             "psnr": self._psnr.mean,
             "psnr_ci95": self._psnr.ci95_halfwidth(),
             "ssim": self._ssim.mean,
-            "accuracy": self._correct / n if self._has_logits else None,
+            "accuracy": None if accuracy is None else accuracy.mean,
             "n_images": n,
             "tasks": {task: {metric: m.mean for metric, m in scores.items()} for task, scores in self._tasks.items()},
         }

@@ -12,7 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from semcomm.atomic import replace_atomic
-from semcomm.tasks import TASKS
+from semcomm.tasks import get_task
 
 __all__ = ["merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
 
@@ -136,9 +136,11 @@ def _curves(records: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], d
 
 def _metric_label(task: str, metric: str, dataset: str) -> str:
     """The axis label of a task's score: the task's own for its main metric, else the name."""
-    if task in TASKS and metric == TASKS.get(task, dataset=dataset).metric:
-        return TASKS.get(task, dataset=dataset).metric_label
-    return metric
+    try:
+        scorer = get_task(task, dataset)
+    except ValueError:  # a folder's images, a task the dataset cannot serve any more
+        return metric
+    return scorer.metric_label if metric == scorer.metric else metric
 
 
 def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
@@ -184,7 +186,7 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
                 ax.plot(*zip(*points), **style)
     datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
     for ax, (task, metric) in zip(ax_tasks, panels):
-        ax.set_title(f"{datasets}: task {task}")
+        ax.set_title(f"{datasets}: {task} {metric}" if metric != "accuracy" or task != "class" else f"{datasets}: task {task}")
         ax.set_ylabel(_metric_label(task, metric, records[0]["dataset"]))
     ax_psnr.set_title(f"{datasets}: PSNR (mean of per-image PSNR, 95 % CI)")
     ax_psnr.set_ylabel("PSNR [dB]")

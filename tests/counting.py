@@ -13,7 +13,10 @@ class Counting(Method):
 
     def __init__(self, inner: Method, fail_at: int | None = None) -> None:
         self.inner, self.name, self.dataset, self.layered = inner, inner.name, inner.dataset, inner.layered
-        self.calls, self.fail_at = 0, fail_at
+        self.class_names, self.calls, self.fail_at = inner.class_names, 0, fail_at
+
+    def check_images(self, shape: tuple[int, int, int]) -> None:
+        self.inner.check_images(shape)
 
     def transmit(self, *args: Any, **kwargs: Any) -> list[LayerResult]:
         self.calls += 1

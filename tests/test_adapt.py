@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from semcomm.adapt import AdaptConfig, Received, TargetLink, adapt, diversity_loss, ema_update, receiver_parameters, variance_split
+from semcomm.learn.adapt import AdaptConfig, Received, TargetLink, adapt, diversity_loss, ema_update, receiver_parameters, variance_split
 from semcomm.methods import resolve_method
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from semcomm.models.checkpoint import load_checkpoint
-from semcomm.train import TrainConfig, state_file, validate
+from semcomm.learn import TrainConfig, validate
+from semcomm.learn.checkpointing import state_file
 
 #: A tiny conv run on the embedded sample: 192 training images, 32 held out; 2 processes of 96.
 TRAIN = ["train", "--data-root", "embedded", "--arch", "conv", "--distortion", "mse", "--limit", "224", "--val", "32",
@@ -76,7 +77,7 @@ def test_gradient_combining_weightings_are_refused_under_torchrun(weighting: str
                       distortion="mse", weighting=weighting)
     validate(cfg)  # one process: allowed
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match=f"--weighting {weighting} combines the per-task gradients itself"):
+    with pytest.raises(ValueError, match=f"weighting {weighting} combines the per-task gradients itself"):
         validate(cfg)
 
 

@@ -27,7 +27,8 @@ from semcomm.execute import EXECUTORS, LocalExecutor, Progress, run_plan
 from semcomm.execute.dask_executor import DaskExecutor
 from semcomm.methods import SSCCSpec
 from semcomm.methods.analog import UncodedAnalog
-from semcomm.models import JSCCConfig, MultiResJSCC
+from semcomm.models import JSCCConfig
+from semcomm.models.conv import MultiResJSCC
 from semcomm.models.checkpoint import save_checkpoint
 from semcomm.sweep import KEY_FIELDS, ImagesSpec, MethodsRecipe, MethodsSpec, ResultsFile, SweepPlan
 from semcomm.sweep.broadcast import BroadcastPlan, UserSNRs
@@ -88,7 +89,7 @@ def test_a_plan_pickles_as_its_recipe_and_its_copy_gives_the_same_records() -> N
 def test_the_recipe_is_portable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Relative checkpoint paths become absolute, default names are frozen, the data root is resolved."""
     torch.manual_seed(0)
-    config = JSCCConfig("mnist", (8, 8), width=8)
+    config = JSCCConfig.for_dataset("mnist", (8, 8), arch="conv", width=8)
     save_checkpoint(tmp_path / "runs" / "small", MultiResJSCC(config), {"model": config.to_dict()})
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SEMCOMM_DATA", raising=False)
@@ -175,7 +176,7 @@ def test_a_worker_that_cannot_see_the_data_or_a_checkpoint_is_refused(scheduler:
     recipe = MethodsRecipe(MethodsSpec(("analog",), dataset="mnist"), ImagesSpec("mnist", str(tmp_path / "data-root")))
     unreachable = SweepPlan([UncodedAnalog("mnist")], images, ["awgn"], ["perfect"], [0.0], recipe=recipe)
     torch.manual_seed(0)
-    config = JSCCConfig("mnist", (8, 8), width=8)
+    config = JSCCConfig.for_dataset("mnist", (8, 8), arch="conv", width=8)
     save_checkpoint(tmp_path / "run", MultiResJSCC(config), {"model": config.to_dict()})
     gone = SweepPlan.from_spec(MethodsSpec((str(tmp_path / "run"),)), ["awgn"], ["perfect"], [0.0], **MNIST)
     shutil.rmtree(tmp_path / "run")  # as if the workers ran on machines without it

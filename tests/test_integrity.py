@@ -18,19 +18,22 @@ from safetensors.torch import load_file, save_file
 from semcomm.atomic import finite_json, write_json_atomic
 from semcomm.methods import resolve_method
 from semcomm.methods.jscc import default_name
-from semcomm.models import JSCCConfig, MultiResJSCC
+from semcomm.models import JSCCConfig
+from semcomm.models.conv import MultiResJSCC
 from semcomm.models.checkpoint import save_checkpoint
 from semcomm.plot import merge_sweeps
 from semcomm.sweep import ResultsFile
-import semcomm.train as training
-from semcomm.train import TrainConfig, state_file, train
+import semcomm.learn.checkpointing as training
+from semcomm.learn import TrainConfig, train
+from semcomm.learn.checkpointing import state_file
 
-SMOKE = dict(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8, limit=128)
+SMOKE = dict(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, arch="conv",
+             options={"width": 8}, limit=128)
 
 
 def _save_run(run: Path, seed: int) -> None:
     torch.manual_seed(seed)
-    config = JSCCConfig("mnist", (8, 8), width=8)
+    config = JSCCConfig.for_dataset("mnist", (8, 8), arch="conv", width=8)
     save_checkpoint(run, MultiResJSCC(config), {"model": config.to_dict()})
 
 
@@ -206,7 +209,7 @@ def _bad_checkpoints(tmp_path: Path) -> dict[str, Path]:
     runs["nomodel"] = tmp_path / "nomodel" / "model.safetensors"
     runs["nomodel"].parent.mkdir()
     save_file(weights, str(runs["nomodel"]), metadata={"semcomm": json.dumps({"epoch": 1})})
-    meta = json.dumps({"model": JSCCConfig("mnist", (8, 8), width=8).to_dict()})
+    meta = json.dumps({"model": JSCCConfig.for_dataset("mnist", (8, 8), arch="conv", width=8).to_dict()})
     missing = dict(weights)
     missing.pop(sorted(missing)[0])
     runs["missing"] = tmp_path / "missing" / "model.safetensors"

@@ -11,12 +11,13 @@ import torch
 
 import channels
 from semcomm.methods.jscc import JSCCMethod, load_method
-from semcomm.models import JSCCConfig, MultiResJSCC
+from semcomm.models import JSCCConfig
+from semcomm.models.conv import MultiResJSCC
 from semcomm.models.checkpoint import load_checkpoint, pretrained_names, save_checkpoint
 
 CONFIGS = {
-    "mnist": JSCCConfig("mnist", (20, 33, 49), width=16),
-    "cifar10": JSCCConfig("cifar10", (171, 171, 171), width=16),
+    "mnist": JSCCConfig.for_dataset("mnist", (20, 33, 49), arch="conv", width=16),
+    "cifar10": JSCCConfig.for_dataset("cifar10", (171, 171, 171), arch="conv", width=16),
 }
 
 
@@ -34,8 +35,8 @@ def test_shapes_and_unit_power_per_layer(dataset: str) -> None:
     model, x = model_for(dataset), images_for(dataset)
     cfg = CONFIGS[dataset]
     out = model(x, channels.get("awgn"), 10.0, generator=torch.Generator().manual_seed(0))
-    assert len(out.recon) == len(out.logits) == len(out.symbols) == cfg.num_layers
-    for k, s, r, lg in zip(cfg.layer_symbols, out.symbols, out.recon, out.logits):
+    assert len(out.recon) == len(out.tasks) == len(out.symbols) == cfg.num_layers
+    for k, s, r, lg in zip(cfg.layer_symbols, out.symbols, out.recon, [t["class"] for t in out.tasks]):
         assert s.shape == (6, k) and s.is_complex()
         assert torch.allclose(s.abs().square().mean(-1), torch.ones(6), atol=1e-5)
         assert r.shape == x.shape and r.min() >= 0 and r.max() <= 1
@@ -98,13 +99,19 @@ def test_gradients_reach_every_layer_head() -> None:
 
 def test_bad_configs() -> None:
     with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
-        JSCCConfig("svhn", (10,))
+        JSCCConfig.for_dataset("svhn", (10,), arch="conv")
     with pytest.raises(ValueError, match="at least one layer"):
-        JSCCConfig("mnist", ())
-    with pytest.raises(ValueError, match="positive integers"):
-        JSCCConfig("mnist", (10, 0))
-    with pytest.raises(ValueError, match=r"images must have shape \[B, 1, 28, 28\]"):
+        JSCCConfig.for_dataset("mnist", (), arch="conv")
+    with pytest.raises(ValueError, match="positive whole numbers"):
+        JSCCConfig.for_dataset("mnist", (10, 0), arch="conv")
+    with pytest.raises(ValueError, match="unknown JSCC architecture 'nope'; choose one of: conv, klt-refine"):
+        JSCCConfig.for_dataset("mnist", (10,), arch="nope")
+    with pytest.raises(ValueError, match="architecture 'conv' has no option route_cost"):
+        JSCCConfig.for_dataset("mnist", (10,), arch="conv", route_cost=0.1)
+    with pytest.raises(ValueError, match=r"takes 1-channel images"):
         model_for("mnist").encode(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"takes 1x28x28 images only, not 1x32x32"):
+        model_for("mnist").encode(torch.rand(2, 1, 32, 32))
 
 
 @pytest.mark.parametrize("name", pretrained_names())
@@ -112,7 +119,7 @@ def test_shipped_models_load_and_match_their_cards(name: str) -> None:
     model, meta = load_checkpoint(name)
     card = json.loads((resources.files("semcomm") / "pretrained" / f"{name}.json").read_text())
     assert card["train"] == meta["train"] and card["model"] == meta["model"]
-    assert JSCCConfig.from_dict(card["model"]) == model.config  # cards without "arch" are "conv"
+    assert JSCCConfig.from_dict(card["model"]) == model.config  # cards before the architectures' options load too
     assert card["command"].split("semcomm train ")[1] and card["seed"] == meta["train"]["seed"] and card["training_time_s"] > 0
     assert f"--layers {model.config.num_layers}" in card["command"] and f"--dataset {model.config.dataset}" in card["command"]
     out = model(torch.rand(2, *model.config.image_shape), channels.get("awgn"), 10.0, generator=torch.Generator().manual_seed(0))

@@ -10,14 +10,16 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import torch.nn.functional as F
+
 import channels
-from semcomm.models import JSCCConfig, MultiResJSCC
+from semcomm.models import ARCHITECTURES, JSCCConfig, build_model
 from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
-from semcomm.models.klt_jscc import KLTRefineJSCC
-from semcomm.models.registry import ARCHITECTURES, build_model
+from semcomm.models.conv import MultiResJSCC
+from semcomm.models.klt_refine import KLTRefineJSCC
 from semcomm.models.softcast import SoftCast
 
-CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine")
+CONFIG = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-refine", width=8)
 
 
 def random_softcast(config: JSCCConfig, seed: int = 0) -> SoftCast:
@@ -27,7 +29,8 @@ def random_softcast(config: JSCCConfig, seed: int = 0) -> SoftCast:
     n, m = config.source_values, 2 * sum(config.layer_symbols)
     basis, _ = torch.linalg.qr(torch.randn(n, m, generator=g, dtype=torch.float64))
     eigvals = 0.5 * torch.arange(1, m + 1, dtype=torch.float64) ** -1.2
-    return SoftCast(torch.full((n,), 0.4), basis.float(), eigvals.float(), config.layer_symbols, config.layer_power)
+    return SoftCast(torch.full((n,), 0.4), basis.float(), eigvals.float(), config.layer_symbols, config.options.layer_power,
+                    tile_shape=config.image_shape)
 
 
 def model_and_images(seed: int = 0, config: JSCCConfig = CONFIG) -> tuple[KLTRefineJSCC, torch.Tensor]:
@@ -42,7 +45,7 @@ def model_and_images(seed: int = 0, config: JSCCConfig = CONFIG) -> tuple[KLTRef
                                               ("none", "rician", "softcast")])
 def test_untrained_model_is_the_linear_scheme(csi: str, channel: str, power: str) -> None:
     """Every learned part starts at zero: outputs equal KLT + SoftCast + LMMSE, layer by layer."""
-    config = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine", layer_power=power)
+    config = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-refine", width=8, layer_power=power)
     model, x = model_and_images(config=config)
     if power == "softcast":  # the layers' powers differ, the frame's is 1 per example
         layer_energy = [float(channels.average_power(s).mean()) for s in model(x, channels.get("awgn"), 5.0).symbols]
@@ -51,7 +54,7 @@ def test_untrained_model_is_the_linear_scheme(csi: str, channel: str, power: str
     ch = channels.get(channel)
     out = model(x, ch, 5.0, csi=csi, generator=torch.Generator().manual_seed(3))
     sc = model.softcast
-    symbols, scales = sc.transmit(x)
+    symbols, scales, _ = sc.transmit(x)
     rx_out = ch(symbols, 5.0, generator=torch.Generator().manual_seed(3))
     if csi == "none":
         c_hat = sc.estimate_none(rx_out.y, rx_out.noise_var, scales, ch.mean_gain)
@@ -64,7 +67,8 @@ def test_untrained_model_is_the_linear_scheme(csi: str, channel: str, power: str
 
 
 #: A task layout with a head task per layer (coarse to fine, plus a proxy cue at the top).
-TASKS_CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine", tasks="1:coarse2,recon;2:coarse4,recon;3:class,edges,recon")
+TASKS_CONFIG = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-refine", tasks="1:coarse2,recon;2:coarse4,recon;3:class,edges,recon",
+                                      width=8)
 
 
 def test_layer_l_output_ignores_later_layers() -> None:
@@ -85,7 +89,7 @@ def test_layer_l_output_ignores_later_layers() -> None:
         n2[:, k_bounds[layer + 1] :] = 3.0
         out = model.receive(c2, n2)
         for j in range(layer + 1):
-            assert torch.equal(out.recon[j], ref.recon[j]) and torch.equal(out.logits[j], ref.logits[j])
+            assert torch.equal(out.recon[j], ref.recon[j])
             assert all(torch.equal(out.tasks[j][t], ref.tasks[j][t]) for t in ref.tasks[j])
         assert not torch.equal(out.recon[layer + 1], ref.recon[layer + 1])
 
@@ -106,9 +110,9 @@ def test_decode_layers_matches_full_decoding() -> None:
 def test_every_learned_part_gets_a_gradient() -> None:
     model, x = model_and_images()
     out = model(x, channels.get("awgn"), 10.0, generator=torch.Generator().manual_seed(0))
-    loss = sum(((r - x) ** 2).mean() for r in out.recon) + sum(lg.logsumexp(-1).mean() for lg in out.logits)
+    loss = sum(((r - x) ** 2).mean() for r in out.recon) + sum(t["class"].logsumexp(-1).mean() for t in out.tasks)
     loss.backward()
-    for name in ("gain_log", "tx_residual.out.weight", "refiner.out.weight", "classifier.0.weight"):
+    for name in ("gain_log", "tx_residual.out.weight", "refiner.out.weight", "task_heads.class.0.weight"):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -128,26 +132,38 @@ def test_checkpoint_names_its_architecture_and_round_trips(tmp_path: Path) -> No
 
 
 def test_layer_power_round_trips_and_old_checkpoints_split_power_equally(tmp_path: Path) -> None:
-    config = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-refine", layer_power="softcast")
+    config = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-refine", width=8, layer_power="softcast")
     model, x = model_and_images(config=config)
     save_checkpoint(tmp_path, model, {"model": config.to_dict()})
     loaded, _ = load_checkpoint(tmp_path)
-    assert loaded.config.layer_power == "softcast"
+    assert loaded.config.options.layer_power == "softcast"
     assert torch.allclose(loaded.softcast.layer_powers(), model.softcast.layer_powers())
     a = model(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
     b = loaded(x, channels.get("awgn"), 3.0, generator=torch.Generator().manual_seed(4)).recon
     assert all(torch.equal(p, q) for p, q in zip(a, b))
-    assert JSCCConfig.from_dict({k: v for k, v in CONFIG.to_dict().items() if k != "layer_power"}).layer_power == "equal"
-    with pytest.raises(ValueError, match="'conv' architecture sends every layer at unit power"):
-        build_model(JSCCConfig("mnist", (20,), arch="conv", layer_power="softcast"))
+    assert JSCCConfig.from_dict({k: v for k, v in CONFIG.to_dict().items() if k != "layer_power"}).options.layer_power == "equal"
+    with pytest.raises(ValueError, match="architecture 'conv' has no option layer_power"):
+        build_model(JSCCConfig.for_dataset("mnist", (20,), arch="conv", layer_power="softcast"))
 
 
 def test_checkpoint_without_architecture_key_loads_as_conv(tmp_path: Path) -> None:
-    config = JSCCConfig("mnist", (10, 10), width=8)
-    legacy = {k: v for k, v in config.to_dict().items() if k != "arch"}
+    config = JSCCConfig.for_dataset("mnist", (10, 10), arch="conv", width=8)
+    legacy = {"dataset": "mnist", "layer_symbols": [10, 10], "width": 8, "layer_power": "equal", "tasks": None,
+              "proxy_attention": False, "proxy_weight": 0.1}  # the flat config of the first checkpoints
     save_checkpoint(tmp_path, MultiResJSCC(config), {"model": legacy})
     loaded, _ = load_checkpoint(tmp_path)
-    assert isinstance(loaded, MultiResJSCC) and loaded.config.arch == "conv"
+    assert isinstance(loaded, MultiResJSCC) and loaded.config == config
+
+
+def test_old_checkpoint_with_a_separate_classifier_loads_into_the_class_head(tmp_path: Path) -> None:
+    """Checkpoints before ``class`` was an ordinary task hold its head as ``classifier.*``."""
+    model, x = model_and_images()
+    weights = {("classifier." + k[len("task_heads.class."):]) if k.startswith("task_heads.class.") else k: v
+               for k, v in model.state_dict().items()}
+    legacy = {"dataset": "mnist", "layer_symbols": [20, 30, 40], "width": 8, "arch": "klt-refine"}
+    save_file(weights, str(tmp_path / "model.safetensors"), metadata={"semcomm": json.dumps({"model": legacy})})
+    loaded, _ = load_checkpoint(tmp_path)
+    assert torch.equal(loaded.task_heads["class"][0].weight, model.task_heads["class"][0].weight)
 
 
 def test_unknown_architecture_is_one_line(tmp_path: Path) -> None:
@@ -162,5 +178,30 @@ def test_unknown_architecture_is_one_line(tmp_path: Path) -> None:
 
 
 def test_build_model_fresh_conv_needs_no_data() -> None:
-    model = build_model(JSCCConfig("mnist", (4, 4), width=8), fresh=True)
+    model = build_model(JSCCConfig.for_dataset("mnist", (4, 4), arch="conv", width=8), fresh=True)
     assert isinstance(model, MultiResJSCC)
+
+
+@pytest.mark.parametrize("height,width", [(56, 84), (30, 50)])
+def test_any_size_image_is_sent_tile_by_tile(height: int, width: int) -> None:
+    """An image of another size is cut into 28 x 28 tiles (edges replicated): each layer carries
+    T k_l symbols at the layer's power per tile, the ratio stays k_l / n per tile, and at 100 dB
+    the untrained model outputs every tile's projection on the KLT subspace of layers 1..l."""
+    model, _ = model_and_images()
+    x = torch.rand((2, 1, height, width), generator=torch.Generator().manual_seed(5))
+    rows, cols = -(-height // 28), -(-width // 28)
+    out = model(x, channels.get("awgn"), 100.0, generator=torch.Generator().manual_seed(0))
+    assert model.channel_uses((1, height, width)) == [rows * cols * k for k in CONFIG.layer_symbols]
+    assert [s.shape[-1] for s in out.symbols] == model.channel_uses((1, height, width))
+    for layer_symbols in out.symbols:
+        tiles = layer_symbols.unflatten(-1, (rows * cols, -1))  # layer l of every tile, tile-major
+        assert torch.allclose(channels.average_power(tiles), torch.ones(2, rows * cols, 1), atol=1e-4)
+    padded = F.pad(x, (0, cols * 28 - width, 0, rows * 28 - height), mode="replicate")
+    tiles = padded.unflatten(2, (rows, 28)).unflatten(4, (cols, 28)).permute(0, 2, 4, 1, 3, 5).flatten(3)  # [B, R, Q, n]
+    sc = model.softcast
+    for layer, k in enumerate(torch.tensor(CONFIG.layer_symbols).cumsum(0).tolist()):
+        basis = sc.basis[:, : 2 * k]
+        projected = (tiles - sc.mean) @ basis @ basis.T + sc.mean  # [B, R, Q, n]
+        image = projected.unflatten(3, (1, 28, 28)).permute(0, 3, 1, 4, 2, 5).reshape(2, 1, rows * 28, cols * 28)
+        assert out.recon[layer].shape == x.shape
+        assert torch.allclose(out.recon[layer], image[..., :height, :width].clamp(0, 1), atol=2e-3)

@@ -67,7 +67,7 @@ def test_stream_bits_carry_the_length_then_the_chunk() -> None:
 
 def test_oracle_layer_l_is_the_single_stream_at_the_cumulative_budget() -> None:
     images = torch.from_numpy(_images(16)).permute(0, 3, 1, 2).float() / 255
-    oracle = OracleSSCC("jpeg", "capacity", "cifar10", (171, 171, 171))
+    oracle = OracleSSCC("jpeg", "capacity", "cifar10", (171 / 3072,) * 3)
     channel = channels.get("awgn")
     layers = oracle.transmit(images, channel, 10.0, "perfect", point_generator(0, 10.0))
     g = point_generator(0, 10.0)
@@ -79,7 +79,7 @@ def test_oracle_layer_l_is_the_single_stream_at_the_cumulative_budget() -> None:
 
 def test_scalable_sscc_layers_rise_and_design_snrs_set_the_rates() -> None:
     images = torch.from_numpy(_images(24)).permute(0, 3, 1, 2).float() / 255
-    method = ScalableSSCC("capacity", "cifar10", (171, 171, 171))
+    method = ScalableSSCC("capacity", "cifar10", (171 / 3072,) * 3)
     channel = channels.get("awgn")
     layers = method.transmit(images, channel, 15.0, "perfect", point_generator(0, 15.0))
     mse = [float((r.recon - images).square().mean()) for r in layers]

@@ -58,7 +58,7 @@ def test_awgn_mse_equals_the_lmmse_formula_on_a_gaussian_source(layer_power: str
     softcast = SoftCast(mean.float(), basis.float(), lam.float(), layers, layer_power)
     batch = 2000
     x = (mean + (torch.randn(batch, n, dtype=torch.float64, generator=g) * lam.sqrt()) @ basis.T).float()
-    _, scales = softcast.transmit(x)  # the per-example layer scales the receiver is told
+    _, scales, _ = softcast.transmit(x)  # the per-example layer scales the receiver is told
     gain = softcast.amplitudes.double() * scales.double()[:, softcast.layer_of_coefficient]  # [B, m]
     top = {}
     for snr in (0.0, 10.0, 20.0):
@@ -154,12 +154,12 @@ def test_later_layers_do_not_reach_earlier_outputs(
     send = linear.softcast.transmit
     bounds = np.cumsum((0,) + MNIST_LAYERS)
     for layer in (1, 2):  # perturb the symbols and the side information of layer + 1 (0-based: layer)
-        def tampered(images: torch.Tensor, layer: int = layer) -> tuple[torch.Tensor, torch.Tensor]:
-            symbols, scales = send(images)
+        def tampered(images: torch.Tensor, layer: int = layer) -> tuple[torch.Tensor, torch.Tensor, object]:
+            symbols, scales, tiling = send(images)
             symbols, scales = symbols.clone(), scales.clone()
             symbols[:, bounds[layer] : bounds[layer + 1]] += torch.complex(torch.randn(64, MNIST_LAYERS[layer]), torch.randn(64, MNIST_LAYERS[layer]))
             scales[:, layer] *= 3.0
-            return symbols, scales
+            return symbols, scales, tiling
 
         monkeypatch.setattr(linear.softcast, "transmit", tampered)
         got = linear.transmit(x, ch, 5.0, csi, torch.Generator().manual_seed(3))
@@ -188,9 +188,9 @@ def test_no_csi_gives_the_mean_image_on_rayleigh_and_changes_nothing_on_awgn(lin
 def test_linear_takes_the_split_of_power_of_the_model_it_is_matched_to(tmp_path: Path) -> None:
     from semcomm.models import JSCCConfig
     from semcomm.models.checkpoint import save_checkpoint
-    from semcomm.models.klt_jscc import KLTRefineJSCC
+    from semcomm.models.klt_refine import KLTRefineJSCC
 
-    config = JSCCConfig("mnist", MNIST_LAYERS, width=8, arch="klt-refine", layer_power="softcast")
+    config = JSCCConfig.for_dataset("mnist", MNIST_LAYERS, arch="klt-refine", width=8, layer_power="softcast")
     klt = get_klt("mnist", "embedded")
     model = KLTRefineJSCC(config, SoftCast(klt.mean, klt.basis, klt.eigvals, MNIST_LAYERS, "softcast"))
     save_checkpoint(tmp_path / "run", model, {"model": config.to_dict()})
@@ -204,17 +204,22 @@ def test_linear_takes_the_split_of_power_of_the_model_it_is_matched_to(tmp_path:
 
 def test_describe_and_logits(mnist: torch.Tensor) -> None:
     # matched to mnist-l3 (v4: SoftCast's split of power across layers), linear takes its split
-    method = sweep_methods(["mnist-l3"], ["linear"], SSCCSpec([], []), None, data_root="embedded")[1]
+    # and its backbone's KLT
+    jscc, method = sweep_methods(["mnist-l3"], ["linear"], SSCCSpec([], []), None, data_root="embedded")
     assert isinstance(method, LinearMethod) and method.layer_symbols == MNIST_LAYERS
-    shipped = KLT.load(shipped_klt_path("mnist"))
     assert method.describe() == {
-        "name": "linear", "dataset": "mnist", "layer_symbols": [24, 24, 24], "layer_power": "softcast", "ratio": 72 / 784,
-        "klt": {"images": 60000, "md5": shipped.source["md5"]}, "classifier": "mnist-l3",
+        "name": "linear", "dataset": "mnist", "tile": [1, 28, 28], "layer_symbols": [24, 24, 24], "layer_power": "softcast",
+        "ratio": 72 / 784, "klt": {"backbone of": "mnist-l3", "sha256": jscc.sha256}, "classifier": "mnist-l3",
     }
+    assert torch.equal(method.softcast.basis, jscc.model.softcast.basis)
     labels = torch.from_numpy(load_sample("mnist").labels[:500])
     layers = method.transmit(mnist, channels.get("awgn"), 20.0, "perfect", torch.Generator().manual_seed(0))
-    accuracy = [float((r.logits.argmax(1) == labels).double().mean()) for r in layers]
-    assert all(r.logits.shape == (500, 10) for r in layers) and accuracy[-1] > 0.95
+    accuracy = [float((r.tasks["class"].argmax(1) == labels).double().mean()) for r in layers]
+    assert all(r.tasks["class"].shape == (500, 10) for r in layers) and accuracy[-1] > 0.95
+    # the shipped KLT (fitted on the full training split) when linear is not matched to a model
+    shipped = KLT.load(shipped_klt_path("mnist"))
+    alone = LinearMethod("mnist", MNIST_LAYERS, data_root="embedded")
+    assert alone.describe()["klt"] == {"images": 60000, "md5": shipped.source["md5"]}
     # --ratio gives the layers (one k/n each), overriding the model's.
     (method,) = sweep_methods(["linear"], [], SSCCSpec([], []), "mnist", layer_ratios=(1 / 49, 1 / 49), data_root="embedded")
     assert method.layer_symbols == (16, 16) and method.classifier_name == "mnist-l3"
@@ -253,7 +258,7 @@ def test_cli_sweeps_linear_layers_with_accuracy(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "r.json").read_text())
     jscc, linear = data["config"]["methods"]
     assert linear["name"] == "linear" and linear["layer_symbols"] == [24, 24, 24] and linear["classifier"] == "mnist-l3"
-    assert linear["klt"]["md5"] == KLT.load(shipped_klt_path("mnist")).source["md5"]
+    assert linear["klt"] == {"backbone of": "mnist-l3", "sha256": jscc["sha256"]}
     records = [r for r in data["records"] if r["method"] == "linear"]
     assert [(r["snr_db"], r["layer"]) for r in records] == [(s, l) for s in (0.0, 20.0) for l in (1, 2, 3)]
     ratios = {r["layer"]: r["ratio"] for r in data["records"] if r["method"] == "mnist-l3"}
@@ -264,13 +269,19 @@ def test_cli_sweeps_linear_layers_with_accuracy(tmp_path: Path) -> None:
     assert "linear" in proc.stdout
 
 
-def test_cli_linear_on_cifar10_without_training_data_is_one_line(tmp_path: Path) -> None:
+def test_cli_linear_on_cifar10_takes_the_models_backbone_or_needs_training_data(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SEMCOMM_DATA"}
-    proc = _semcomm("sweep", "cifar10-l3", "--method", "linear", "--data-root", "embedded", "--snr", "10", cwd=tmp_path, env=env)
+    # matched to cifar10-l3, linear takes its backbone's KLT: no training data needed
+    proc = _semcomm("sweep", "cifar10-l3", "--method", "linear", "--data-root", "embedded", "--snr", "10", "--n-images", "20",
+                    cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    # with layers of its own (--ratio) it needs the KLT of the training split: one line
+    proc = _semcomm("sweep", "linear", "--dataset", "cifar10", "--ratio", "1/18", "--data-root", "embedded", "--snr", "10",
+                    "--out", "other.json", cwd=tmp_path, env=env)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert "cifar10" in lines[0] and "--data-root" in lines[0]
-    assert not (tmp_path / "results.json").exists()
+    assert not (tmp_path / "other.json").exists()
 
 
 def _data_root() -> Path:

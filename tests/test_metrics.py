@@ -8,7 +8,7 @@ import torch
 from scipy.signal import convolve2d
 
 from semcomm.data import load_sample
-from semcomm.metrics import PSNR_CAP_DB, LayerMetrics, accuracy, psnr, ssim
+from semcomm.metrics import PSNR_CAP_DB, LayerMetrics, accuracy, correct, psnr, ssim
 
 Z95 = 1.959963984540054
 
@@ -93,8 +93,9 @@ def test_accuracy_and_layer_metrics_against_numpy() -> None:
     metrics, without_logits = LayerMetrics(), LayerMetrics()
     for start in range(0, 50, 16):  # uneven batches: 16, 16, 16, 2
         sl = slice(start, start + 16)
-        metrics.update(recon[sl], target[sl], logits[sl], labels[sl])
-        without_logits.update(recon[sl], target[sl], None, labels[sl])
+        metrics.update(recon[sl], target[sl])
+        metrics.update_task("class", {"accuracy": correct(logits[sl], labels[sl]).double()})
+        without_logits.update(recon[sl], target[sl])
     got = metrics.compute()
     per_image = _numpy_psnr(recon.numpy(), target.numpy())
     assert got["n_images"] == 50
@@ -102,6 +103,4 @@ def test_accuracy_and_layer_metrics_against_numpy() -> None:
     assert got["psnr_ci95"] == pytest.approx(Z95 * per_image.std(ddof=1) / np.sqrt(50), rel=1e-9)
     assert got["ssim"] == pytest.approx(float(ssim(recon, target).mean()), abs=1e-6)
     assert got["accuracy"] == pytest.approx(expected_acc)
-    assert without_logits.compute()["accuracy"] is None
-    with pytest.raises(ValueError, match="every batch or for none"):
-        metrics.update(recon[:2], target[:2], None, labels[:2])
+    assert without_logits.compute()["accuracy"] is None and without_logits.compute()["tasks"] == {}

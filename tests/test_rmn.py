@@ -14,12 +14,14 @@ import torch
 import torch.nn.functional as F
 
 import channels
+from semcomm.errors import FieldError
 from semcomm.models import JSCCConfig
 from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
-from semcomm.models.rmn import NUM_MODULES, KLTRoutedJSCC, expected_depth, gumbel_gates
+from semcomm.models.klt_rmn import NUM_MODULES, KLTRoutedJSCC, expected_depth, gumbel_gates
 from test_klt_refine import random_softcast
 
-CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-rmn", tasks="1:coarse2,recon;2:class,recon;3:class,recon")
+CONFIG = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-rmn", tasks="1:coarse2,recon;2:class,recon;3:class,recon",
+                                width=8)
 
 
 def model_and_images() -> tuple[KLTRoutedJSCC, torch.Tensor]:
@@ -60,7 +62,8 @@ def test_routers_receive_gradients_in_training() -> None:
     model, x = model_and_images()
     model.train()
     out = model(x, channels.get("awgn"), 5.0, generator=torch.Generator().manual_seed(2))
-    loss = sum(F.mse_loss(r, x) for r in out.recon) + sum(F.cross_entropy(lg, torch.arange(6) % 10) for lg in out.logits)
+    loss = sum(F.mse_loss(r, x) for r in out.recon) + sum(F.cross_entropy(t["class"], torch.arange(6) % 10)
+                                                         for t in out.tasks if "class" in t)
     loss.backward()
     assert model.refiner.router[0].weight.grad.abs().sum() > 0
 
@@ -89,7 +92,7 @@ def test_untrained_receiver_is_the_linear_scheme_and_layers_are_causal() -> None
     c_hat = fresh.softcast.estimate(symbols, torch.tensor(0.1), scales, fresh.gains())
     out = fresh.receive(c_hat, torch.tensor(0.1))
     for l, mask in enumerate(fresh.softcast.layer_masks()):
-        assert torch.allclose(out.recon[l], fresh.softcast.synthesise(c_hat * mask, CONFIG.image_shape).clamp(0, 1), atol=1e-5)
+        assert torch.allclose(out.recon[l], fresh.softcast.synthesise(c_hat * mask).clamp(0, 1), atol=1e-5)
     model, _ = model_and_images()
     model.eval()
     c_hat = model.softcast.estimate(*model.encode(x)[:1], torch.tensor(0.1), model.encode(x)[1], model.gains())
@@ -121,27 +124,30 @@ def test_expected_depth_is_the_mean_depth_of_independent_gates() -> None:
 
 
 def test_route_cost_shortens_the_routes_and_is_refused_elsewhere() -> None:
-    from semcomm.train import TrainConfig, _batch_losses, validate
+    from semcomm.learn import TrainConfig, validate
+    from semcomm.learn.loop import batch_losses
 
     model, x = model_and_images()
     model.train()
-    cfg = TrainConfig(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", arch="klt-rmn", route_cost=1.0,
-                      sample_layers=True, tasks=CONFIG.tasks, width=8)
+    cfg = TrainConfig(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", arch="klt-rmn",
+                      options={"route_cost": 1.0, "width": 8}, sample_layers=True, tasks=CONFIG.tasks)
     labels = torch.arange(6) % 10
     g = torch.Generator().manual_seed(3)
-    losses = _batch_losses(model, x, labels, cfg, channels.get("awgn"), g)
+    with_cost = replace(model.config, options=replace(model.config.options, route_cost=1.0))
+    model.config, model.options = with_cost, with_cost.options  # the cost comes from the model's own options
+    losses = batch_losses(model, x, labels, cfg, channels.get("awgn"), g)
     assert len(losses.extra) == 1 and torch.allclose(losses.extra[0], model.route_cost())
     opt = torch.optim.SGD(model.refiner.router.parameters(), lr=5.0)
     before = model.route_cost().item()
     for _ in range(20):
         opt.zero_grad()
-        _batch_losses(model, x, labels, cfg, channels.get("awgn"), g).extra[0].backward()
+        batch_losses(model, x, labels, cfg, channels.get("awgn"), g).extra[0].backward()
         opt.step()
-    _batch_losses(model, x, labels, cfg, channels.get("awgn"), g)
+    batch_losses(model, x, labels, cfg, channels.get("awgn"), g)
     assert model.route_cost().item() < before - 0.1  # the penalty alone pulls every route shorter
-    no_cost = replace(cfg, route_cost=0.0)
-    assert _batch_losses(model, x, labels, no_cost, channels.get("awgn"), g).extra == []
-    with pytest.raises(ValueError, match="--route-cost .* needs klt-rmn, not 'klt-refine'"):
+    model.options = replace(model.options, route_cost=0.0)
+    assert batch_losses(model, x, labels, cfg, channels.get("awgn"), g).extra == []
+    with pytest.raises(FieldError, match="architecture 'klt-refine' has no option route_cost"):
         validate(replace(cfg, arch="klt-refine"))
-    with pytest.raises(ValueError, match="bad --route-cost -1: it must be a number >= 0"):
-        validate(replace(cfg, route_cost=-1.0))
+    with pytest.raises(FieldError, match="bad route_cost -1: it must be a number >= 0"):
+        validate(replace(cfg, options={"route_cost": -1.0}))

@@ -14,10 +14,12 @@ import torch
 import channels
 from semcomm.models import JSCCConfig
 from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
-from semcomm.models.slim import WIDTHS, KLTSlimJSCC, Widths, choose_widths, receiver_flops
+from semcomm.errors import FieldError
+from semcomm.models.klt_slim import WIDTHS, KLTSlimJSCC, Widths, choose_widths, receiver_flops
 from test_klt_refine import random_softcast
 
-CONFIG = JSCCConfig("mnist", (20, 30, 40), width=8, arch="klt-slim", tasks="1:coarse2,recon;2:class,recon;3:class,recon")
+CONFIG = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-slim", tasks="1:coarse2,recon;2:class,recon;3:class,recon",
+                                width=8)
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +91,15 @@ def test_bad_preferences_are_one_line(model: KLTSlimJSCC) -> None:
 
 
 def test_sandwich_training_distils_and_the_checkpoint_round_trips(tmp_path: Path) -> None:
-    from semcomm.train import TrainConfig, _batch_losses
+    from semcomm.learn import TrainConfig
+    from semcomm.learn.loop import batch_losses
 
-    cfg = TrainConfig(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", width=8,
+    cfg = TrainConfig(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", options={"width": 8},
                       arch="klt-slim", sample_layers=True, tasks=CONFIG.tasks)
     torch.manual_seed(0)
     net = KLTSlimJSCC(cfg.model_config(), random_softcast(CONFIG)).train()
-    losses = _batch_losses(net, torch.rand(12, 1, 28, 28), torch.arange(12) % 10, cfg, channels.get("awgn"),
-                           torch.Generator().manual_seed(0))
+    losses = batch_losses(net, torch.rand(12, 1, 28, 28), torch.arange(12) % 10, cfg, channels.get("awgn"),
+                          torch.Generator().manual_seed(0))
     assert len(losses.extra) >= 3 and all(e.requires_grad for e in losses.extra)  # CI-KD of 3 narrow configurations
     sum(losses.extra).backward()
     assert net.refiner.inp.weight.grad is not None and net.refiner.inp.weight.grad.abs().sum() > 0
@@ -112,31 +115,38 @@ def test_sandwich_training_distils_and_the_checkpoint_round_trips(tmp_path: Path
 
 
 def test_no_ci_kd_trains_by_the_sandwich_rule_alone_and_is_refused_elsewhere() -> None:
-    from semcomm.train import TrainConfig, _batch_losses, validate
+    from dataclasses import replace
 
-    common = dict(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded", width=8,
+    from semcomm.learn import TrainConfig, validate
+    from semcomm.learn.loop import batch_losses
+
+    common = dict(dataset="mnist", ratios=(20 / 784, 30 / 784, 40 / 784), data_root="embedded",
                   sample_layers=True, tasks=CONFIG.tasks)
     torch.manual_seed(0)
-    net = KLTSlimJSCC(TrainConfig(arch="klt-slim", **common).model_config(), random_softcast(CONFIG)).train()
+    cfg = TrainConfig(arch="klt-slim", options={"width": 8}, **common)
+    net = KLTSlimJSCC(cfg.model_config(), random_softcast(CONFIG)).train()
     images, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 10
-    with_kd, without = (_batch_losses(net, images, labels, TrainConfig(arch="klt-slim", ci_kd=kd, **common),
-                                      channels.get("awgn"), torch.Generator().manual_seed(0)) for kd in (True, False))
+
+    def losses(**options: object):  # type: ignore[no-untyped-def]
+        net.options = replace(net.options, **options)  # the architecture's options drive its training hook
+        return batch_losses(net, images, labels, cfg, channels.get("awgn"), torch.Generator().manual_seed(0))
+
+    with_kd, without = losses(ci_kd=True), losses(ci_kd=False)
     assert with_kd.extra and without.extra == []
     # the same sandwich draws: the task losses agree, only the distillation term is gone
     assert all(torch.allclose(a, b) for a, b in zip(with_kd.distortion, without.distortion))
-    with pytest.raises(ValueError, match="--no-ci-kd .* needs klt-slim, not 'klt-refine'"):
-        validate(TrainConfig(arch="klt-refine", ci_kd=False, **common))
-    half = _batch_losses(net, images, labels, TrainConfig(arch="klt-slim", ci_kd_weight=0.5, **common),
-                         channels.get("awgn"), torch.Generator().manual_seed(0))
+    half = losses(ci_kd=True, ci_kd_weight=0.5)
     assert all(torch.allclose(h, 0.5 * e) for h, e in zip(half.extra, with_kd.extra))
-    with pytest.raises(ValueError, match="--ci-kd-weight .* needs klt-slim, not 'klt-refine'"):
-        validate(TrainConfig(arch="klt-refine", ci_kd_weight=0.5, **common))
-    with pytest.raises(ValueError, match="bad --ci-kd-weight 0: it must be a number > 0"):
-        validate(TrainConfig(arch="klt-slim", ci_kd_weight=0.0, **common))
+    with pytest.raises(FieldError, match="architecture 'klt-refine' has no option ci_kd"):
+        validate(TrainConfig(arch="klt-refine", options={"ci_kd": False}, **common))
+    with pytest.raises(FieldError, match="architecture 'klt-refine' has no option ci_kd_weight"):
+        validate(TrainConfig(arch="klt-refine", options={"ci_kd_weight": 0.5}, **common))
+    with pytest.raises(FieldError, match="bad ci_kd_weight 0: it must be a number > 0"):
+        validate(TrainConfig(arch="klt-slim", options={"ci_kd_weight": 0.0}, **common))
 
 
 def test_ci_kd_is_relative_so_shrinking_every_feature_does_not_lower_it() -> None:
-    from semcomm.train import ci_kd_loss
+    from semcomm.models.klt_slim import ci_kd_loss
 
     g = torch.Generator().manual_seed(0)
     narrow = torch.randn(8, 16, generator=g, requires_grad=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from semcomm.models.klt_jscc import CLASSIFIER_SNR_DB
+from semcomm.models.klt_refine import CLASSIFIER_SNR_DB
 
 import channels
 from semcomm.codecs import get as get_codec
@@ -98,8 +98,8 @@ def test_classifier_scores_through_a_noiseless_link() -> None:
     with torch.inference_mode():
         symbols, scales = model.encode(x)
         c_hat = model.softcast.estimate(symbols, torch.full((), 1e-10), scales, model.gains())
-        logits = model.receive(c_hat, torch.full((), 10 ** (-CLASSIFIER_SNR_DB / 10))).logits
-    assert torch.allclose(jscc.classify(x), logits[-1], atol=1e-5)
+        logits = model.receive(c_hat, torch.full((), 10 ** (-CLASSIFIER_SNR_DB / 10))).tasks[-1]["class"]
+    assert torch.allclose(jscc.classify(x), logits, atol=1e-5)
     assert (jscc.classify(x).argmax(1) == labels).double().mean() > 0.6
 
 

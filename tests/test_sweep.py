@@ -22,7 +22,7 @@ from semcomm.methods import LayerResult, Method
 from semcomm.methods.analog import UncodedAnalog
 from semcomm.methods.registry import get_method, resolve_method
 from semcomm.plot import plot_sweep, ratio_label
-from semcomm.sweep import KEY_FIELDS, RECORD_FIELDS, ResultsFile, run_sweep
+from semcomm.sweep import KEY_FIELDS, RECORD_FIELDS, ResultsFile, SweepPlan, run_sweep
 
 
 def _images(name: str, n: int) -> ImageDataset:
@@ -47,8 +47,8 @@ class TwoLayers(Method):
         second = self.analog.transmit(images, channel, snr_db, csi, generator)[0]
         logits = torch.randn(images.shape[0], 10, generator=generator)
         return [
-            LayerResult(first.recon, logits, 0.5),
-            LayerResult((first.recon + second.recon) / 2, logits + 1.0, 1.0),
+            LayerResult(first.recon, 0.5, tasks={"class": logits}),
+            LayerResult((first.recon + second.recon) / 2, 1.0, tasks={"class": logits + 1.0}),
         ]
 
 
@@ -166,13 +166,19 @@ def test_same_seed_same_records_other_seed_other_records(tmp_path: Path) -> None
     assert runs[0][0]["psnr"] != runs[2][0]["psnr"]
 
 
+def test_a_model_refuses_images_it_cannot_take_before_any_work() -> None:
+    from semcomm.methods import resolve_method
+
+    with pytest.raises(ValueError, match="takes 1-channel images"):
+        SweepPlan([resolve_method("mnist-l3")], _images("cifar10", 4), ["awgn"], ["perfect"], [0.0])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"channel_names": ["awgn", "nope"]}, "unknown channel 'nope'; choose one of: awgn"),
         ({"csi_modes": ["psychic"]}, "unknown CSI mode 'psychic'; choose one of: perfect, none"),
         ({"snrs": []}, "no SNR to sweep"),
-        ({"images": _images("cifar10", 4)}, "built for 'mnist', not 'cifar10'"),
         ({"channel_kwargs": {"rician": {"k_factor": -1.0}}, "channel_names": ["rician"]}, "k_factor"),
     ],
 )
@@ -270,12 +276,13 @@ def test_resumed_sweep_refuses_a_replaced_model_and_names_the_difference(tmp_pat
     """Issue 11 #1: a run directory replaced by another model of the same ratio must not resume
     into the old model's results file (it used to keep the old 0 dB point and add the new 10 dB)."""
     from semcomm.methods import resolve_method
-    from semcomm.models import JSCCConfig, MultiResJSCC
+    from semcomm.models import JSCCConfig
+    from semcomm.models.conv import MultiResJSCC
     from semcomm.models.checkpoint import save_checkpoint
     from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
     from semcomm.data import load_images
 
-    config = JSCCConfig("mnist", (8, 8), width=8)
+    config = JSCCConfig.for_dataset("mnist", (8, 8), arch="conv", width=8)
     run = tmp_path / "run"
     images = load_images("mnist", "embedded", "test")
     images = type(images)(images.name, images.images[:32], images.labels[:32], images.class_names)

@@ -14,9 +14,11 @@ from safetensors.torch import load_file
 
 from semcomm.models.checkpoint import load_checkpoint, pretrained_names
 from semcomm.mtl import EqualWeighting, FixedWeighting, TaskLosses, get_weighting
-from semcomm.train import TrainConfig, state_file, train
+from semcomm.learn import TrainConfig, train
+from semcomm.learn.checkpointing import state_file
 
-SMOKE = dict(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8, limit=192)
+SMOKE = dict(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, arch="conv",
+             options={"width": 8}, limit=192)
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -53,7 +55,7 @@ def test_same_seed_same_weights_and_resume_continues_exactly(tmp_path: Path) -> 
 
 
 def test_klt_refine_resumes_exactly_and_keeps_the_best_epoch(tmp_path: Path) -> None:
-    cfg = TrainConfig(**{**SMOKE, "limit": 224}, arch="klt-refine", sample_layers=True, distortion="log-mse", val=32)
+    cfg = TrainConfig(**{**SMOKE, "limit": 224, "arch": "klt-refine"}, sample_layers=True, distortion="log-mse", val=32)
     history = train(cfg, tmp_path / "a")
     assert all(set(h["val_psnr"]) == {"0", "10", "20"} and len(h["val_psnr"]["10"]) == 2 for h in history)
     best = max(range(2), key=lambda i: history[i]["val_score"])
@@ -104,7 +106,7 @@ def test_checkpoint_files_are_safe_formats(tmp_path: Path) -> None:
 
 
 def test_loss_weightings() -> None:
-    losses = TaskLosses(distortion=[torch.tensor(1.0), torch.tensor(2.0)], semantic=[torch.tensor(3.0), torch.tensor(4.0)])
+    losses = TaskLosses.from_layers(distortion=[torch.tensor(1.0), torch.tensor(2.0)], semantic=[torch.tensor(3.0), torch.tensor(4.0)])
     assert EqualWeighting(2)(losses).item() == pytest.approx(10.0)
     assert FixedWeighting(2, distortion=[1.0, 0.5], semantic=0.1)(losses).item() == pytest.approx(1 + 1 + 0.3 + 0.4)
     with pytest.raises(ValueError, match="3 values for 2 layers"):
@@ -127,8 +129,13 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["--dataset", "svhn"], "unknown dataset 'svhn'"),
         (["--snr-train", "20:0"], "bad --snr-train '20:0'"),
         (["--data-root", "/nonexistent/data"], "/nonexistent/data"),
-        (["--layer-power", "frame"], "unknown layer power split 'frame'; choose one of: equal, softcast"),
-        (["--layer-power", "softcast", "--arch", "conv"], "--layer-power softcast needs an architecture with a SoftCast backbone"),
+        (["--layer-power", "frame"], "unknown --layer-power 'frame'; choose one of: equal, softcast"),
+        (["--layer-power", "softcast", "--arch", "conv"], "--layer-power is an option of klt-refine, klt-rmn, klt-slim; "
+                                                          "--arch conv does not take it"),
+        (["--arch", "transformer"], "unknown --arch 'transformer'; choose one of: conv, klt-refine, klt-rmn, klt-slim"),
+        (["--route-cost", "x", "--arch", "klt-rmn"], "bad --route-cost 'x': expected a number"),
+        (["--proxy-weight", "0.5"], "--proxy-weight weighs the proxy branches of proxy attention"),
+        (["--images", "/nonexistent/folder"], "--images '/nonexistent/folder' is not a folder of images"),
     ],
 )
 def test_train_bad_input_one_line(args: list[str], message: str, tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ import torch
 from torch import nn
 
 from semcomm.mtl import DynamicWeightAverage, GradNorm, JacobianDescent, PCGrad, TaskLosses, UncertaintyWeighting
-from semcomm.train import TrainConfig, make_optimizer, train
+from semcomm.learn import TrainConfig, make_optimizer, train
 
 
 def _losses(values: list[torch.Tensor]) -> TaskLosses:
     half = len(values) // 2
-    return TaskLosses(distortion=values[:half], semantic=values[half:])
+    return TaskLosses.from_layers(distortion=values[:half], semantic=values[half:])
 
 
 def test_uncertainty_learns_a_larger_variance_for_the_noisier_task() -> None:
@@ -156,7 +156,7 @@ def test_jacobian_descent_fills_the_shared_gradient_with_the_direction() -> None
 
 @pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "imtl-g", "gradsplit"])
 def test_each_weighting_trains_and_resumes_exactly(name: str, tmp_path: Path) -> None:
-    cfg = TrainConfig(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, width=8,
+    cfg = TrainConfig(dataset="mnist", ratios=(1 / 49, 2 / 49), data_root="embedded", epochs=2, batch_size=64, options={"width": 8},
                       limit=128, arch="klt-refine", sample_layers=False, distortion="mse", weighting=name)
     whole = train(cfg, tmp_path / "whole")
     assert all(len(h["weights"]["semantic"]) == 2 for h in whole)
@@ -178,13 +178,13 @@ def test_weighting_options_and_losses_are_checked_in_one_line(tmp_path: Path) ->
     base = [sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--out", str(tmp_path / "r")]
     cases = [
         (["--weighting", "uncertainty"], "--weighting uncertainty takes ratios of task losses"),
-        (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "alpha=2"], "takes no --weighting-opt alpha"),
+        (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "alpha=2"], "--weighting dwa takes no --weighting-opt alpha"),
         (["--weighting", "gradnorm", "--distortion", "mse", "--weighting-opt", "alpha"], "bad --weighting-opt 'alpha'"),
         (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "temperature=0"], "temperature must be > 0"),
         (["--weighting", "gradsplit", "--gradsplit-relation", "1,0;0,1;1,1"], "--gradsplit-relation must be 2 x 2"),
         (["--weighting", "gradsplit", "--gradsplit-relation", "1;x"], "bad --gradsplit-relation '1;x'"),
         (["--weighting", "fixed", "--gradsplit-relation", "1,0;0,1"], "--weighting fixed takes no --gradsplit-relation"),
-        (["--weighting", "gradsplit", "--arch", "conv"], "it needs klt-refine, not 'conv'"),
+        (["--weighting", "gradsplit", "--arch", "conv"], "splits the convolutions a model declares (split_modules): 'conv' declares none"),
     ]
     for args, message in cases:
         result = subprocess.run(base + args, capture_output=True, text=True, timeout=300)

@@ -44,7 +44,7 @@ def adapt(
 ) -> None:
     """Adapt a trained receiver to another channel from received signals alone (no source
     data, no labels): mean teacher, variance split, adversarial alignment."""
-    from semcomm.adapt import AdaptConfig, TargetLink, adapt as adapt_model, check_target, save_adapted
+    from semcomm.learn.adapt import AdaptConfig, TargetLink, adapt as adapt_model, check_target, save_adapted
     from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint
 
     check_writable(out, "--out", directory=True)
@@ -55,8 +55,8 @@ def adapt(
                       threshold=threshold, passes=parse_count(passes, "--passes"), similar=similar, adversarial=adversarial,
                       diversity=diversity, seed=seed)
     net, meta = load_checkpoint(model)
-    if meta["model"].get("arch") != "klt-refine":
-        raise ValueError(f"adapt needs a klt-refine model; {model!r} is {meta['model'].get('arch', 'conv')!r}")
+    if net.config.arch != "klt-refine":  # adaptation acts on klt-refine's receiver (semcomm.learn.adapt)
+        raise ValueError(f"adapt needs a klt-refine model; {model!r} is {net.config.arch!r}")
     check_target(meta.get("train", {}), cfg)
     if (out / MODEL_FILE).exists() and not force:
         raise ValueError(f"{str(out)!r} already holds a model: --force overwrites it, or choose another --out")

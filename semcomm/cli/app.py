@@ -25,6 +25,7 @@ from rich.progress import (
 
 from semcomm.atomic import check_writable
 from semcomm.data import DatasetError
+from semcomm.errors import FieldError
 
 __all__ = ["app", "check_outputs", "console", "err_console", "one_line_errors", "progress_bar"]
 
@@ -49,12 +50,18 @@ def _root() -> None:
 
 def one_line_errors(fn: F) -> F:
     """Turn a ``ValueError`` raised for bad user input, or a dataset that cannot be loaded
-    (:class:`~semcomm.data.DatasetError`), into ``error: ...`` on stderr, exit 2."""
+    (:class:`~semcomm.data.DatasetError`), into ``error: ...`` on stderr, exit 2; an error about
+    a configuration field (:class:`~semcomm.errors.FieldError`) names its flag."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except FieldError as err:
+            from semcomm.cli.options import flag_name
+
+            print(f"error: {err.render(flag_name)}", file=sys.stderr)
+            raise typer.Exit(code=2) from None
         except (ValueError, DatasetError) as err:
             print(f"error: {err}", file=sys.stderr)
             raise typer.Exit(code=2) from None

@@ -11,7 +11,7 @@ from rich.table import Table
 import channels
 from semcomm.cli.app import app, check_outputs, console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
-from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, SourcesArgument, with_channel_options
+from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SourcesArgument, dataset_help, with_channel_options
 from semcomm.cli.parsing import parse_count, parse_methods, parse_names, parse_percentiles, parse_user_snr
 from semcomm.cli.sweep import say_images
 from semcomm.codecs import codec_names
@@ -59,9 +59,10 @@ def broadcast(
     csi: Annotated[str, typer.Option(help=CSI_HELP)] = "perfect",
     out: Annotated[Path, typer.Option(help="results JSON (resumes if it exists)")] = Path("broadcast.json"),
     plot: Annotated[Optional[Path], typer.Option(help="also draw the per-user figure here")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for methods that do not name one")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help=dataset_help("for methods that do not name one"))] = None,
+    images: Annotated[Optional[str], typer.Option(help=IMAGES_HELP)] = None,
     data_root: Annotated[Optional[str], typer.Option(help="data root with the test set, or 'embedded'")] = None,
-    n_images: Annotated[str, typer.Option(help="images every user receives (the first N test images)")] = "100",
+    n_images: Annotated[Optional[str], typer.Option(help="images every user receives (the first N test images; default 100, every image of --images)")] = None,
     batch_size: Annotated[str, typer.Option(help="images per batch")] = "100",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     *,
@@ -79,13 +80,13 @@ def broadcast(
         raise ValueError(f"--users {count} but --user-snr lists {len(spec.params)} SNRs; give one per user")
     channel_names = parse_names(channel)
     plan = BroadcastPlan.from_spec(
-        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root),
+        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
         channel_names, parse_names(csi), spec, count, parse_percentiles(design_percentile, "--design-percentile"),
         None if layer_percentiles is None else parse_percentiles(layer_percentiles, "--layer-percentiles"),
         seed, parse_count(batch_size, "--batch-size"), channels.sweep_option_kwargs(channel_names, channel_options),
-        data_root, parse_count(n_images, "--n-images"),
+        data_root, parse_count(n_images, "--n-images") if n_images is not None else None if images is not None else 100,
     )
-    say_images(plan, data_root)
+    say_images(plan, data_root, images)
     records = run_to_file(plan, out, executor)
     console.print(_broadcast_table(summarise(records), count))
     console.print(f"results: {out}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from semcomm.atomic import check_writable
 from semcomm.cli.app import app, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file
+from semcomm.cli.options import IMAGES_HELP
 from semcomm.cli.parsing import parse_snr_list
 from semcomm.cli.sweep import say_images, sweep_table
 from semcomm.data import EMBEDDED, ENV_VAR
@@ -28,7 +29,8 @@ DEMO_SSCC = SSCCSpec(codecs=["jpeg"], links=["ldpc", "capacity"])
 @one_line_errors
 def demo(
     out: Annotated[Path, typer.Option(help="output folder: results.json, fig.png")] = Path("demo"),
-    model: Annotated[str, typer.Option(help="pretrained model or run directory")] = "mnist-l3",
+    model: Annotated[Optional[str], typer.Option(help="pretrained model or run directory (default: mnist-l3, or cifar10-l3 with --images)")] = None,
+    images: Annotated[Optional[str], typer.Option(help=IMAGES_HELP + ": the demo on them, with a model that takes them")] = None,
     snr: Annotated[str, typer.Option(help="AWGN Es/N0 in dB")] = "-5:20:2.5",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
 ) -> None:
@@ -40,15 +42,19 @@ def demo(
     check_writable(out, "--out", directory=True)
     check_seed(seed)
     snrs = parse_snr_list(snr)
-    dataset = resolve_method(model).dataset
-    shipped = shipped_klt_path(dataset).is_file()  # linear's KLT: the shipped one, else fitted on $SEMCOMM_DATA
+    model = model or ("cifar10-l3" if images is not None else "mnist-l3")
+    # linear takes the model's backbone KLT (klt-* models), else the dataset's shipped or fitted one
     extra = ("analog", "linear", "sscc")
-    if not shipped and not os.environ.get(ENV_VAR):
-        err_console.print(f"linear: skipped, no KLT ships for {dataset} (set {ENV_VAR} to fit it on the training split)")
-        extra = ("analog", "sscc")
-    methods = MethodsSpec((model,), extra, DEMO_SSCC, data_root=EMBEDDED if shipped else os.environ.get(ENV_VAR))
+    first = resolve_method(model)
+    if not hasattr(getattr(first, "model", None), "softcast"):
+        dataset = first.dataset
+        if not shipped_klt_path(dataset).is_file() and not os.environ.get(ENV_VAR):
+            err_console.print(f"linear: skipped, no KLT ships for {dataset} (set {ENV_VAR} to fit it on the training split)")
+            extra = ("analog", "sscc")
+    methods = MethodsSpec((model,), extra, DEMO_SSCC, data_root=EMBEDDED if not os.environ.get(ENV_VAR) else None,
+                          images=images)
     plan = SweepPlan.from_spec(methods, ["awgn"], ["perfect"], snrs, seed, 500, {"awgn": {}}, data_root=EMBEDDED)
-    say_images(plan, EMBEDDED)
+    say_images(plan, EMBEDDED, images)
     records = run_to_file(plan, out / "results.json", ExecutorChoice())
     console.print(sweep_table(records))
     plot_sweep({"records": records}, out / "fig.png")

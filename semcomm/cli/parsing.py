@@ -209,9 +209,11 @@ def parse_device(name: str) -> torch.device:
 
 def parse_methods(sources: list[str] | None, method: str | None, codec: str, link: str, ratio: str | None,
                   classifier: str | None, name: str | None, dataset: str | None,
-                  data_root: str | None) -> MethodsSpec:
+                  data_root: str | None, images: str | None = None) -> MethodsSpec:
     """The methods of a sweep or broadcast from their flags (built, and checked, by the plan)."""
     ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
     sscc = SSCCSpec(parse_names(codec), parse_names(link), None if ratios is None else sum(ratios), classifier)
+    if images is not None and dataset is not None:
+        raise ValueError("--images and --dataset both name the images: give one of them")
     return MethodsSpec(tuple(sources or ()), tuple(parse_names(method) if method else ()), sscc, dataset, ratios,
-                       data_root, None if name is None else tuple(t.strip() for t in name.split(",")))
+                       data_root, None if name is None else tuple(t.strip() for t in name.split(",")), images)

@@ -12,7 +12,7 @@ from rich.table import Table
 import channels
 from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
-from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, SNR_HELP, SourcesArgument, with_channel_options
+from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SNR_HELP, SourcesArgument, dataset_help, with_channel_options
 from semcomm.cli.parsing import parse_count, parse_methods, parse_names, parse_snr_list
 from semcomm.codecs import codec_names
 from semcomm.data import images_root
@@ -23,8 +23,11 @@ from semcomm.sweep import MethodsPlan, SweepPlan
 __all__ = ["say_images", "sweep", "sweep_table"]
 
 
-def say_images(plan: MethodsPlan[Any], data_root: str | None) -> None:
+def say_images(plan: MethodsPlan[Any], data_root: str | None, folder: str | None = None) -> None:
     """Tell (on stderr) which images the plan evaluates on."""
+    if folder is not None:
+        err_console.print(f"images: {plan.n_images} images from {folder}")
+        return
     root = images_root(data_root)
     where = "the embedded sample" if root is None else str(root)
     err_console.print(f"images: {plan.n_images} {plan.dataset} test images from {where}")
@@ -91,7 +94,8 @@ def sweep(
     snr: Annotated[str, typer.Option(help=SNR_HELP)] = "-5:25:2.5",
     out: Annotated[Path, typer.Option(help="results JSON (resumes if it exists)")] = Path("results.json"),
     plot: Annotated[Optional[Path], typer.Option(help="also draw the PSNR/accuracy figure here")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="mnist or cifar10, for methods that do not name one")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help=dataset_help("for methods that do not name one"))] = None,
+    images: Annotated[Optional[str], typer.Option(help=IMAGES_HELP + " (each method sees each image at its own size)")] = None,
     data_root: Annotated[
         Optional[str],
         typer.Option(help="data root with the full test set (and the training split that linear's KLT is fitted on), "
@@ -110,12 +114,12 @@ def sweep(
     snrs = parse_snr_list(snr)
     channel_names, csi_modes = parse_names(channel), parse_names(csi)
     plan = SweepPlan.from_spec(
-        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root),
+        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
         channel_names, csi_modes, snrs, seed, parse_count(batch_size, "--batch-size"),
         channels.sweep_option_kwargs(channel_names, channel_options), data_root,
         None if n_images is None else parse_count(n_images, "--n-images"),
     )
-    say_images(plan, data_root)
+    say_images(plan, data_root, images)
     records = run_to_file(plan, out, executor)
     console.print(sweep_table(records))
     console.print(f"results: {out}")

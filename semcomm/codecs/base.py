@@ -347,7 +347,7 @@ class Codec(ABC):
         return Ladder(self.qualities, payload, file)
 
 
-CODECS: Registry[Codec] = Registry("codec")
+CODECS: Registry[Codec] = Registry("codec", group="semcomm.codecs", package="semcomm.codecs")
 """Codec classes by registry name (filled by :func:`register`)."""
 
 C = TypeVar("C", bound=type[Codec])

@@ -1,4 +1,5 @@
-"""Image datasets: MNIST and CIFAR-10 loaders, a name registry, and embedded samples.
+"""Image datasets: one description per dataset in a registry (:mod:`semcomm.data.info`), the MNIST
+and CIFAR-10 loaders, a folder of the user's own images, and embedded samples.
 
 Full datasets live under a data root (the ``root`` argument, else ``$SEMCOMM_DATA``) in the
 torchvision layout (``MNIST/raw/``, ``cifar-10-batches-py/``); every file is md5-checked
@@ -9,9 +10,7 @@ data root nor a network; :func:`load_images` picks between the two for evaluatio
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 
 from semcomm.data.base import (
     ENV_VAR,
@@ -26,14 +25,19 @@ from semcomm.data.base import (
     check_choice,
     check_split,
 )
+from semcomm.data.mnist import load_mnist  # noqa: I001 - registered first: the default dataset
 from semcomm.data.cifar10 import load_cifar10
-from semcomm.data.mnist import load_mnist
-from semcomm.data.sample import SAMPLE_SIZES, load_sample, train_mean_image
-
-Loader = Callable[..., ImageDataset]
-
-DATASETS: Mapping[str, Loader] = MappingProxyType({"mnist": load_mnist, "cifar10": load_cifar10})
-"""Loaders by dataset name; each takes ``(root, split, download)``."""
+from semcomm.data.folder import folder_dataset, load_folder
+from semcomm.data.info import (
+    DATASETS,
+    DatasetInfo,
+    EmbeddedSample,
+    dataset_info,
+    dataset_names,
+    images_info,
+    register_dataset,
+)
+from semcomm.data.sample import load_sample, train_mean_image
 
 
 def load_dataset(
@@ -47,8 +51,9 @@ def load_dataset(
     Raises:
         ValueError: unknown ``name`` or ``split`` (one line, listing the known ones).
     """
-    loader = DATASETS[check_choice("dataset", name, DATASETS)]
-    return loader(root=root, split=split, download=download)
+    info = dataset_info(name)
+    check_split(split)
+    return info.load(root, split, download)
 
 
 EMBEDDED = "embedded"
@@ -95,7 +100,14 @@ __all__ = [
     "DATASETS",
     "EMBEDDED",
     "ENV_VAR",
-    "SAMPLE_SIZES",
+    "DatasetInfo",
+    "EmbeddedSample",
+    "dataset_info",
+    "dataset_names",
+    "folder_dataset",
+    "images_info",
+    "load_folder",
+    "register_dataset",
     "SPLITS",
     "ChecksumError",
     "DataRootError",

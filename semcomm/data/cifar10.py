@@ -25,6 +25,7 @@ from semcomm.data.base import (
     require_files,
     resolve_root,
 )
+from semcomm.data.info import DatasetInfo, EmbeddedSample, hflip, register_dataset
 from semcomm.data.checksum import verify_md5
 from semcomm.data.download import download_url, extract_tar
 
@@ -171,3 +172,23 @@ def load_cifar10(
         labels=np.concatenate([labels for _, labels in batches]),
         class_names=class_names,
     )
+
+
+CIFAR10 = register_dataset(DatasetInfo(
+    name="cifar10",
+    channels=3,
+    image_shape=(3, SIDE, SIDE),
+    class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    # road vehicle (automobile, truck), other vehicle (airplane, ship), mammal (cat, deer, dog,
+    # horse), other animal (bird, frog) -> vehicle / animal.
+    concepts={
+        "coarse4": (("road vehicle", "other vehicle", "mammal", "other animal"), (1, 0, 3, 2, 2, 2, 3, 2, 1, 0)),
+        "coarse2": (("vehicle", "animal"), (0, 0, 1, 1, 1, 1, 1, 1, 0, 0)),
+    },
+    loader=load_cifar10,
+    sample=EmbeddedSample("cifar10", 1000),
+    mean_image=EmbeddedSample("cifar10", 1000).mean_image,
+    augment=hflip,
+    default_ratio="1/18",
+    description="CIFAR-10, 32x32 colour, 10 classes",
+))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semcomm.data import load_dataset
+from semcomm.data import dataset_info, dataset_names, load_dataset
 from semcomm.data.download import atomic_output
-from semcomm.data.sample import SAMPLE_SIZES, sample_filename, train_mean_filename
+from semcomm.data.info import EmbeddedSample
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -38,11 +38,18 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
 
+def _sample(name: str) -> EmbeddedSample:
+    sample = dataset_info(name).sample
+    if not isinstance(sample, EmbeddedSample):
+        raise ValueError(f"dataset {name!r} ships no embedded sample")
+    return sample
+
+
 def make_sample(name: str, root: str | os.PathLike[str] | None, out_dir: Path) -> Path:
-    """Write the first ``SAMPLE_SIZES[name]`` test images of ``name`` to ``out_dir``."""
+    """Write the first ``size`` test images of ``name`` (its :class:`EmbeddedSample`) to ``out_dir``."""
     full = load_dataset(name, root=root, split="test")
-    n = SAMPLE_SIZES[name]
-    path = out_dir / sample_filename(name)
+    n = _sample(name).size
+    path = out_dir / _sample(name).filename
     write_npz(
         path,
         {
@@ -58,7 +65,7 @@ def make_train_mean(name: str, root: str | os.PathLike[str] | None, out_dir: Pat
     """Write the mean image (``float32 [C, H, W]`` in [0, 1]) of the training split of ``name``."""
     train = load_dataset(name, root=root, split="train")
     mean = train.images.astype(np.float64).mean(axis=0) / 255.0
-    path = out_dir / train_mean_filename(name)
+    path = out_dir / _sample(name).mean_filename
     write_npz(path, {"mean": mean.astype(np.float32)})
     return path
 
@@ -74,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    for name in SAMPLE_SIZES:
+    for name in [d for d in dataset_names() if isinstance(dataset_info(d).sample, EmbeddedSample)]:
         for path in (make_sample(name, args.root, args.out_dir), make_train_mean(name, args.root, args.out_dir)):
             print(f"{path}: {path.stat().st_size:,} bytes")
 

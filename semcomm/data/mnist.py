@@ -21,6 +21,7 @@ from semcomm.data.base import (
     require_files,
     resolve_root,
 )
+from semcomm.data.info import DatasetInfo, EmbeddedSample, register_dataset
 from semcomm.data.checksum import verify_md5
 from semcomm.data.download import download_url
 
@@ -121,3 +122,22 @@ def load_mnist(
         labels=labels.astype(np.int64),
         class_names=CLASS_NAMES,
     )
+
+
+MNIST = register_dataset(DatasetInfo(
+    name="mnist",
+    channels=1,
+    image_shape=(1, SIDE, SIDE),
+    class_names=CLASS_NAMES,
+    # digit < 5 / >= 5, crossed with "has a closed loop" (0, 6, 8, 9; a 4 counts as open, as
+    # most handwritten 4s are): coarse4 -> coarse2.
+    concepts={
+        "coarse4": (("< 5 open", "< 5 loop", ">= 5 open", ">= 5 loop"), (1, 0, 0, 0, 0, 2, 3, 2, 3, 3)),
+        "coarse2": (("< 5", ">= 5"), (0, 0, 0, 0, 0, 1, 1, 1, 1, 1)),
+    },
+    loader=load_mnist,
+    sample=EmbeddedSample("mnist", 2000),
+    mean_image=EmbeddedSample("mnist", 2000).mean_image,
+    default_ratio="3/98",
+    description="MNIST handwritten digits, 28x28 grey, 10 classes",
+))

@@ -149,7 +149,7 @@ class LocalExecutor(Executor):
 
 def run_plan(
     plan: Plan[P],
-    results: ResultsFile | None,
+    results: ResultsFile | None = None,
     executor: Executor | None = None,
     progress: Progress | None = None,
     pending: list[P] | None = None,

@@ -15,7 +15,7 @@ from semcomm.registry import Registry
 
 __all__ = ["LINKS", "TARGET_LOSS", "BitLink", "AdaptiveLdpcLink", "BlerCache", "CapacityLink", "LinkPlan", "get_link", "link_names", "scalar_snr"]
 
-LINKS: Registry[BitLink] = Registry("link")
+LINKS: Registry[BitLink] = Registry("link", group="semcomm.links", package="semcomm.links")
 for _link in (CapacityLink, AdaptiveLdpcLink):
     LINKS.register(_link.name, _link)
 link_names = LINKS.names

@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 
 import channels
-from semcomm.data import DATASETS
-from semcomm.data.base import check_choice
+from semcomm.data import DatasetInfo, dataset_info, dataset_names
 from semcomm.methods.base import LayerResult, Method
 
 __all__ = ["UncodedAnalog"]
@@ -43,17 +42,17 @@ class UncodedAnalog(Method):
     """Uncoded analog (pixel-pair-per-symbol) transmission with an LMMSE receiver.
 
     Args:
-        dataset: the dataset the images come from (``"mnist"`` or ``"cifar10"``); it only
+        dataset: the dataset the images come from (a registered name or a description); it only
             labels the results, the method works on any image size.
     """
 
     name = "analog"
     layered = False
 
-    def __init__(self, dataset: str | None = None) -> None:
+    def __init__(self, dataset: str | DatasetInfo | None = None) -> None:
         if dataset is None:
-            raise ValueError(f"method 'analog' needs a dataset; choose one of: {', '.join(DATASETS)}")
-        self.dataset = check_choice("dataset", dataset, DATASETS)
+            raise ValueError(f"method 'analog' needs a dataset; choose one of: {', '.join(dataset_names())}")
+        self.dataset = dataset_info(dataset).name
 
     def transmit(
         self,
@@ -73,4 +72,4 @@ class UncodedAnalog(Method):
         u = rx.x_hat / (1.0 + rx.noise_var)  # LMMSE for unit-power symbols, [B, k]
         pairs = torch.view_as_real(u / scale).reshape(batch, -1)[:, :n]  # [B, n]
         recon = (pairs + 0.5).clamp(0.0, 1.0).reshape(batch, *shape)
-        return [LayerResult(recon=recon, logits=None, ratio=z.shape[1] / n)]
+        return [LayerResult(recon=recon, ratio=z.shape[1] / n)]

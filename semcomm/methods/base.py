@@ -22,27 +22,33 @@ class LayerResult:
 
     Attributes:
         recon: reconstructed images, float ``[B, C, H, W]`` in [0, 1].
-        logits: class logits ``[B, num_classes]`` of the semantic head, or None.
-        ratio: bandwidth ratio ``k / n`` spent up to and including this layer (complex channel
-            uses per real source value).
+        ratio: bandwidth ratio ``k / n`` spent up to and including this layer on these images
+            (complex channel uses per real source value).
+        tasks: the outputs ``[B, outputs]`` of the layer's receiver-side task heads, by task
+            name (:mod:`semcomm.tasks`; ``"class"``: the class logits); the sweep scores each
+            against its target.
         extras: method-specific per-batch numbers (e.g. ``bits``, ``bler``).
-        tasks: the outputs ``[B, outputs]`` of the layer's other receiver-side task heads, by
-            task name (:mod:`semcomm.tasks`; the sweep scores each against its target).
     """
 
     recon: torch.Tensor
-    logits: torch.Tensor | None
     ratio: float
-    extras: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, torch.Tensor] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Method(ABC):
     """A way to send images over a channel.
 
+    Any object with this interface runs through a sweep (:class:`semcomm.sweep.SweepPlan`) next
+    to the built-in methods; a registered one (:data:`semcomm.methods.METHODS`, or an installed
+    package's entry point in the group ``semcomm.methods``) is also found by name.
+
     Attributes:
         name: label used in results files and plots (e.g. ``"cifar10-l3"``, ``"hevc+ldpc"``).
-        dataset: the dataset the method was built for (``"mnist"``, ``"cifar10"``).
+        dataset: the dataset the method was built for (a JSCC model's training data; the
+            images' dataset for the others).
+        class_names: the classes its ``class`` outputs refer to (None: it outputs none); the
+            sweep scores label tasks only on images labelled with these classes.
         layered: whether the method's results are layers of a multi-resolution system (numbered
             1..L in results files) or one reconstruction (``layer`` null).
         adaptive: whether the transmitter picks its rate for an SNR (digital links; see
@@ -51,12 +57,17 @@ class Method(ABC):
 
     name: str
     dataset: str
+    class_names: tuple[str, ...] | None = None
     layered: bool = True
     adaptive: bool = False
 
     def describe(self) -> dict[str, Any]:
         """What identifies this method in a results file's config (its name and settings)."""
         return {"name": self.name}
+
+    def check_images(self, shape: tuple[int, int, int]) -> None:
+        """Raise a one-line ``ValueError`` if the method cannot send images of ``shape``
+        ``(C, H, W)`` (called for every image size of a sweep before any work; default: any)."""
 
     def check(self, channel: channels.Channel, csi: str) -> None:
         """Raise a one-line ``ValueError`` if the method cannot run over ``channel`` with the
@@ -81,7 +92,8 @@ class Method(ABC):
         """Send a batch and return what the receiver reconstructs, one entry per layer.
 
         Args:
-            images: float ``[B, C, H, W]`` in [0, 1].
+            images: float ``[B, C, H, W]`` in [0, 1] (one size per call; sizes may differ
+                between calls).
             channel: the channel (from :func:`channels.get`).
             snr_db: Es/N0 in dB, a number or ``[B]``.
             csi: receiver CSI mode (:data:`channels.CSI_MODES`).

@@ -15,7 +15,8 @@ of layers ``1..l`` holds ``k_1 + ... + k_l`` of them. Two ways to spend them dig
   one; with no usable chunk it outputs the fallback (the training split's mean image).
 
 Both pick each layer's rate for the point's SNR in a sweep, or for a design SNR per layer in a
-broadcast (:meth:`designed_for`). Each layer crosses the channel in its own call: with block
+broadcast (:meth:`designed_for`). Layers are given as bandwidth ratios ``k_l / n``, so each image
+is coded at its own size with ``round(k_l / n * C H W)`` uses per layer. Each layer crosses the channel in its own call: with block
 fading and no ``--block-len``, each layer of an image sees its own fade (a JSCC model's layers
 share one); ``--block-len k_l`` gives every method one fade per ``k_l`` uses.
 
@@ -34,12 +35,11 @@ import torch
 import channels
 from semcomm.codecs import get as get_codec
 from semcomm.codecs.layered_jpeg2000 import LayeredJPEG2000, length_bits
-from semcomm.data import DATASETS, train_mean_image
-from semcomm.data.base import check_choice
+from semcomm.data import DatasetInfo, dataset_info
 from semcomm.links import BitLink, get_link, scalar_snr
 from semcomm.methods.base import LayerResult, Method
 from semcomm.methods.sscc import SSCCMethod, classify_with_fallback
-from semcomm.models.multires_jscc import cumulative_ratios
+from semcomm.models.base import symbols_for_ratio
 
 __all__ = ["OracleSSCC", "ScalableSSCC"]
 
@@ -52,37 +52,56 @@ def _check_designs(name: str, designs: list[float], layers: int) -> list[float]:
     return [float(d) for d in designs]
 
 
+def _cumulative(layer_ratios: tuple[float, ...]) -> list[float]:
+    return [sum(layer_ratios[: l + 1]) for l in range(len(layer_ratios))]
+
+
+def _check_ratios(layer_ratios: tuple[float, ...]) -> tuple[float, ...]:
+    """The layers' bandwidth ratios, each a number in (0, 1] (one-line error otherwise)."""
+    bad = [r for r in layer_ratios if not (isinstance(r, (int, float)) and 0 < r <= 1)]
+    if not layer_ratios or bad:
+        raise ValueError(f"layer ratios k_l/n must each lie in (0, 1], got {list(layer_ratios)}")
+    return tuple(float(r) for r in layer_ratios)
+
+
 class OracleSSCC(Method):
     """An independent codec + link encoding per cumulative budget (an upper bound).
 
     Args:
         codec: codec name.
         link: link name.
-        dataset: ``"mnist"`` or ``"cifar10"``.
-        layer_symbols: complex channel uses ``k_l`` of each layer.
-        classifier, classifier_name: as for :class:`SSCCMethod`.
+        dataset: the images' dataset (a registered name or a description).
+        layer_ratios: bandwidth ratio ``k_l / n`` of each layer.
+        classifier, classifier_name, class_names: as for :class:`SSCCMethod`.
     """
 
     adaptive = True
 
-    def __init__(self, codec: str, link: str, dataset: str, layer_symbols: tuple[int, ...],
-                 classifier: Classifier | None = None, classifier_name: str | None = None) -> None:
-        self.dataset = check_choice("dataset", dataset, DATASETS)
+    def __init__(self, codec: str, link: str, dataset: str | DatasetInfo, layer_ratios: tuple[float, ...],
+                 classifier: Classifier | None = None, classifier_name: str | None = None,
+                 class_names: tuple[str, ...] | None = None) -> None:
+        info = dataset_info(dataset)
+        self.dataset = info.name
         shared = get_codec(codec)  # one codec instance: each image is encoded once for every layer
-        n = int(np.prod(train_mean_image(dataset).shape))
-        self.layer_symbols = tuple(layer_symbols)
+        self.layer_ratios = _check_ratios(tuple(layer_ratios))
         self.layers = [
-            SSCCMethod(shared, link, dataset, ratio, classifier=classifier, classifier_name=classifier_name)
-            for ratio in cumulative_ratios(self.layer_symbols, n)
+            SSCCMethod(shared, link, info, ratio, classifier=classifier, classifier_name=classifier_name,
+                       class_names=class_names)
+            for ratio in _cumulative(self.layer_ratios)
         ]
+        self.class_names = self.layers[0].class_names
         self.name = f"{self.layers[0].name}/oracle"
 
     def describe(self) -> dict[str, Any]:
         first = self.layers[0].describe()
         designs = [m.design_snr_db for m in self.layers]
         return {"name": self.name, "codec": first["codec"], "link": first["link"], "layering": "oracle",
-                "layer_symbols": list(self.layer_symbols), "classifier": first["classifier"]} | (
+                "layer_ratios": list(self.layer_ratios), "classifier": first["classifier"]} | (
             {} if designs[0] is None else {"design_snr_db": designs})
+
+    def check_images(self, shape: tuple[int, int, int]) -> None:
+        for layer in self.layers:
+            layer.check_images(shape)
 
     def check(self, channel: channels.Channel, csi: str) -> None:
         self.layers[0].check(channel, csi)
@@ -106,29 +125,40 @@ class ScalableSSCC(Method):
 
     Args:
         link: link name (each layer has its own instance with ``k_l`` uses).
-        dataset: ``"mnist"`` or ``"cifar10"``.
-        layer_symbols: complex channel uses ``k_l`` of each layer.
-        classifier, classifier_name: as for :class:`SSCCMethod`.
+        dataset: the images' dataset (a registered name or a description).
+        layer_ratios: bandwidth ratio ``k_l / n`` of each layer.
+        classifier, classifier_name, class_names: as for :class:`SSCCMethod`.
     """
 
     adaptive = True
 
-    def __init__(self, link: str, dataset: str, layer_symbols: tuple[int, ...],
-                 classifier: Classifier | None = None, classifier_name: str | None = None) -> None:
-        self.dataset = check_choice("dataset", dataset, DATASETS)
-        self.mean_image = torch.from_numpy(train_mean_image(dataset))  # [C, H, W]
-        self.layer_symbols = tuple(layer_symbols)
-        self.links: list[BitLink] = [get_link(link, n_uses=k) for k in self.layer_symbols]
+    def __init__(self, link: str, dataset: str | DatasetInfo, layer_ratios: tuple[float, ...],
+                 classifier: Classifier | None = None, classifier_name: str | None = None,
+                 class_names: tuple[str, ...] | None = None) -> None:
+        self.info = dataset_info(dataset)
+        self.dataset = self.info.name
+        self.layer_ratios = _check_ratios(tuple(layer_ratios))
+        self.link_name = link
+        self._links: dict[tuple[int, ...], list[BitLink]] = {}
+        probe = self.info.image_shape or (self.info.channels, 32, 32)
+        self.links: list[BitLink] = self.links_for(probe)
         self.codec = LayeredJPEG2000()
         self.classifier = classifier
         self.classifier_name = classifier_name
+        self.class_names = class_names if classifier is not None else None
         self.design_snr_db: list[float] | None = None
         self.name = f"{self.codec.name}+{self.links[0].name}"
-        self.ratios = cumulative_ratios(self.layer_symbols, self.mean_image.numel())
+
+    def links_for(self, shape: tuple[int, ...]) -> list[BitLink]:
+        """Layer ``l``'s link for images of ``shape``: ``round(k_l / n * C H W)`` uses."""
+        uses = tuple(symbols_for_ratio(r, int(np.prod(shape))) for r in self.layer_ratios)
+        if uses not in self._links:
+            self._links[uses] = [get_link(self.link_name, n_uses=k) for k in uses]
+        return self._links[uses]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "codec": self.codec.name, "link": self.links[0].name, "layering": "scalable",
-                "layer_symbols": list(self.layer_symbols), "classifier": self.classifier_name} | (
+                "layer_ratios": list(self.layer_ratios), "classifier": self.classifier_name} | (
             {} if self.design_snr_db is None else {"design_snr_db": self.design_snr_db})
 
     def check(self, channel: channels.Channel, csi: str) -> None:
@@ -149,14 +179,19 @@ class ScalableSSCC(Method):
         of layers ``1..l`` holds every chunk of those layers and decodes an image) and ``link``
         (layer ``l``'s rate)."""
         snr = scalar_snr(snr_db)
-        designs = self.design_snr_db or [snr] * len(self.links)
-        plans = [link.plan(channel, d, csi) for link, d in zip(self.links, designs)]
+        shape = tuple(images.shape[1:])
+        links = self.links_for(shape)
+        mean_image = self.info.fallback_image(shape)
+        n = int(np.prod(shape))
+        ratios = [sum(link.n_uses for link in links[: l + 1]) / n for l in range(len(links))]
+        designs = self.design_snr_db or [snr] * len(links)
+        plans = [link.plan(channel, d, csi) for link, d in zip(links, designs)]
         budgets = [p.info_bits for p in plans]
         pixels = torch.round(images.detach().clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         encodings = [self.codec.encode(image, budgets) for image in pixels]
         streams = [self.codec.stream_bits(e, budgets) for e in encodings]  # per image, per layer
         received = []  # per layer: bool [B], the chunk arrived (an empty chunk "arrives")
-        for l, (link, plan) in enumerate(zip(self.links, plans)):
+        for l, (link, plan) in enumerate(zip(links, plans)):
             sent = np.array([len(e.chunks[l]) > 0 for e in encodings])
             ok = np.ones(len(encodings), dtype=bool)
             if sent.any():
@@ -165,10 +200,10 @@ class ScalableSSCC(Method):
             received.append(ok)
         received_per_image = np.stack(received, axis=1)  # [B, L]
         results = []
-        for l in range(len(self.links)):
+        for l in range(len(links)):
             decoded = [self.codec.decode(e, r, l + 1) for e, r in zip(encodings, received_per_image)]
             got = torch.tensor([d is not None for d in decoded])
-            recon = self.mean_image.expand(len(decoded), -1, -1, -1).clone()
+            recon = mean_image.expand(len(decoded), -1, -1, -1).clone()
             if bool(got.any()):
                 arrays = np.stack([d for d in decoded if d is not None]).transpose(0, 3, 1, 2)
                 recon[got] = torch.from_numpy(arrays).float() / 255.0
@@ -182,7 +217,7 @@ class ScalableSSCC(Method):
                 "decoded": float((complete & got.numpy()).mean()),
                 "link": plans[l].label,
             }
-            logits = None if self.classifier is None else classify_with_fallback(
-                self.classifier, self.mean_image, recon, got.to(recon.device))
-            results.append(LayerResult(recon=recon, logits=logits, ratio=self.ratios[l], extras=extras))
+            tasks = {} if self.classifier is None else {"class": classify_with_fallback(
+                self.classifier, mean_image, recon, got.to(recon.device))}
+            results.append(LayerResult(recon=recon, ratio=ratios[l], tasks=tasks, extras=extras))
         return results

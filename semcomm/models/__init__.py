@@ -1,5 +1,28 @@
-"""JSCC models and their checkpoints."""
+"""JSCC models: the contract every architecture follows (:mod:`semcomm.models.base`), shared
+layers, one module per built-in architecture (named after its key), the linear backbone, and
+checkpoints.
 
-from semcomm.models.multires_jscc import DATASET_SHAPES, JSCCConfig, JSCCOutput, MultiResJSCC, symbols_for_ratio
+Built-in architectures: ``conv`` (:mod:`~semcomm.models.conv`), ``klt-refine``
+(:mod:`~semcomm.models.klt_refine`), ``klt-rmn`` (:mod:`~semcomm.models.klt_rmn`), ``klt-slim``
+(:mod:`~semcomm.models.klt_slim`): every module of this package is imported on the registry's
+first look-up, so a new one is one module with a registered class. More come from installed
+plugins (entry point group ``semcomm.architectures``).
+"""
 
-__all__ = ["DATASET_SHAPES", "JSCCConfig", "JSCCOutput", "MultiResJSCC", "symbols_for_ratio"]
+from semcomm.models.base import (
+    ARCHITECTURES,
+    JSCCConfig,
+    JSCCModel,
+    JSCCOutput,
+    NoOptions,
+    architecture,
+    build_model,
+    cumulative_ratios,
+    register_architecture,
+    symbols_for_ratio,
+)
+
+__all__ = [
+    "ARCHITECTURES", "JSCCConfig", "JSCCModel", "JSCCOutput", "NoOptions", "architecture", "build_model",
+    "cumulative_ratios", "register_architecture", "symbols_for_ratio",
+]

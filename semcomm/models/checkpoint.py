@@ -24,9 +24,8 @@ from safetensors.torch import load_file, safe_open, save
 
 from torch import nn
 
-from semcomm.models.multires_jscc import JSCCConfig
-from semcomm.models.registry import build_model
 from semcomm.atomic import replace_atomic, write_json_atomic
+from semcomm.models.base import JSCCConfig, JSCCModel, build_model
 
 __all__ = ["BEST_FILE", "MODEL_FILE", "CONFIG_FILE", "STATE_FILE", "save_checkpoint", "load_checkpoint", "pretrained_names", "resolve_checkpoint"]
 
@@ -80,7 +79,7 @@ def resolve_checkpoint(source: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> tuple[JSCCModel, dict[str, Any]]:
     """Load a model (in eval mode) and its metadata from a pretrained name, run directory or file.
 
     Raises:
@@ -106,6 +105,7 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> t
         model = build_model(JSCCConfig.from_dict(meta["model"]))
     except (ValueError, TypeError, KeyError) as err:
         raise ValueError(f"{str(path)!r}: bad model configuration ({err})") from None
+    weights = model.upgrade_state_dict(weights)
     _check_weights(path, model.state_dict(), weights)
     model.load_state_dict(weights)
     return model.to(device).eval(), meta

@@ -27,6 +27,16 @@ __all__ = ["ship"]
 _RESULT_FIELDS = ("method", "channel", "csi", "snr_db", "layer", "ratio", "psnr", "psnr_ci95", "ssim", "accuracy", "n_images")
 
 
+def _augmentation(dataset: str) -> str:
+    """``", augmented: <what>"`` for a registered dataset with a training augmentation."""
+    from semcomm.data import DATASETS, dataset_info, hflip
+
+    if dataset not in DATASETS or dataset_info(dataset).augment is None:
+        return ""
+    augment = dataset_info(dataset).augment
+    return ", random horizontal flips" if augment is hflip else f", augmented ({getattr(augment, '__name__', 'custom')})"
+
+
 def ship(run_dir: Path, name: str, command: str, hardware: str, results: Path, wall_time_s: float, note: str = "") -> Path:
     """Copy the run's kept weights into the package and write the card; returns the card path."""
     weights = run_dir / BEST_FILE if (run_dir / BEST_FILE).is_file() else run_dir / MODEL_FILE
@@ -40,7 +50,7 @@ def ship(run_dir: Path, name: str, command: str, hardware: str, results: Path, w
         "command": command,
         "seed": train["seed"],
         "training_data": f"{train['dataset']} training split minus the last {train['val']} images (validation), "
-        "md5-verified official files" + (", random horizontal flips" if train["dataset"] == "cifar10" else ""),
+        "md5-verified official files" + _augmentation(train["dataset"]),
         "training_time_s": round(wall_time_s),
         "training_loop_s": round(sum(h["seconds"] for h in meta["history"])),
         "hardware": hardware,

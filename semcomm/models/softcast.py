@@ -36,18 +36,31 @@ unequalised signal (:meth:`SoftCast.estimate_none`); on Rayleigh that is the mea
 The receiver of layers ``1..l`` reconstructs ``mu + U_{:, <= l} c_hat`` (the coefficients it
 lacks are estimated by their mean, 0): each coefficient is estimated from its own symbol only,
 so output ``l`` depends on layers ``1..l`` alone.
+
+**Images of any size.** The KLT is of a *tile* (``tile_shape``, the training images' size). An
+image of another size is cut into tiles (its bottom and right edges replicated up to whole
+tiles, :meth:`SoftCast.split`); each tile is one "example" of the scheme above (its own layer
+scales ``a_l``, side information), and the frame of an image carries layer 1 of every tile,
+then layer 2 of every tile, ... (:meth:`SoftCast.to_frame`), so a receiver of layers ``1..l``
+still holds a prefix of the frame, and one channel call (one fading draw per image) carries it.
+An image of exactly one tile is the scheme above, bit for bit. Per-tile power normalisation
+spends, at high SNR, the same distortion as one scale per image (the two allocations
+``a_t^2 ∝ E_t^(-p)``, ``p = 0`` and ``p = 1``, give the same ``(sum E_t^p)(sum E_t^(1-p))``) and
+keeps every tile at the SNR a one-tile image has, where a learned receiver was trained.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import channels
 
-__all__ = ["LAYER_POWERS", "SoftCast", "softcast_amplitudes"]
+__all__ = ["LAYER_POWERS", "SoftCast", "Tiling", "softcast_amplitudes"]
 
 #: How the frame's power is split across layers: ``"equal"``, unit energy per symbol in every
 #: layer; ``"softcast"``, SoftCast's allocation over all layers' coefficients at once.
@@ -69,20 +82,43 @@ def softcast_amplitudes(eigvals: torch.Tensor, layer_symbols: tuple[int, ...], l
     return torch.cat(out).to(eigvals.dtype)
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """How a batch of images ``[B, C, H, W]`` was cut into ``B T`` tiles of ``rows x cols`` per image."""
+
+    batch: int
+    rows: int
+    cols: int
+    height: int
+    width: int
+
+    @property
+    def tiles(self) -> int:
+        """``T``, tiles per image."""
+        return self.rows * self.cols
+
+
 class SoftCast(nn.Module):
-    """KLT + SoftCast transmitter and per-coefficient LMMSE receiver, ``L`` layers.
+    """KLT + SoftCast transmitter and per-coefficient LMMSE receiver, ``L`` layers, on tiles.
 
     Args:
-        mean: training mean image, flattened ``[n]``.
+        mean: training mean tile, flattened ``[n]``.
         basis: leading KLT basis vectors ``[n, m]`` as columns, ``m >= 2 sum(layer_symbols)``.
         eigvals: their eigenvalues ``[m]`` (variances of the coefficients), descending.
-        layer_symbols: complex symbols ``k_l`` of each layer.
+        layer_symbols: complex symbols ``k_l`` of each layer, per tile.
         layer_power: the split of the frame's power across layers (:data:`LAYER_POWERS`).
+        tile_shape: ``(C, H_t, W_t)`` of a tile, ``C H_t W_t = n`` (None: ``(1, 1, n)``, for
+            sources that are vectors, not images).
     """
 
     def __init__(self, mean: torch.Tensor, basis: torch.Tensor, eigvals: torch.Tensor, layer_symbols: tuple[int, ...],
-                 layer_power: str = "equal") -> None:
+                 layer_power: str = "equal", tile_shape: tuple[int, int, int] | None = None) -> None:
         super().__init__()
+        n = basis.shape[0]
+        self.tile_shape = (1, 1, n) if tile_shape is None else tuple(int(v) for v in tile_shape)
+        if math.prod(self.tile_shape) != n:
+            raise ValueError(f"a {'x'.join(map(str, self.tile_shape))} tile has {math.prod(self.tile_shape)} values; "
+                             f"the KLT is of {n}")
         if layer_power not in LAYER_POWERS:
             raise ValueError(f"unknown layer power split {layer_power!r}; choose one of: {', '.join(LAYER_POWERS)}")
         m = 2 * sum(layer_symbols)
@@ -112,13 +148,60 @@ class SoftCast(nn.Module):
         energy = (self.amplitudes.double().square() * self.eigvals.double()).split([2 * k for k in self.layer_symbols])
         return torch.stack([e.sum() / k for e, k in zip(energy, self.layer_symbols)]).float()
 
+    def split(self, images: torch.Tensor) -> tuple[torch.Tensor, Tiling]:
+        """Images ``[B, C, H, W]`` -> tiles ``[B T, C, H_t, W_t]`` (row-major per image; the
+        bottom and right edges replicated up to whole tiles) and the tiling."""
+        c, th, tw = self.tile_shape
+        if images.dim() != 4:  # a batch of sources of the KLT's n values each: one tile per row
+            images = images.reshape(images.shape[0], c, th, tw)
+        b, ci, h, w = images.shape
+        if ci != c:
+            raise ValueError(f"the KLT is of {c}-channel tiles; got {ci}-channel images")
+        rows, cols = -(-h // th), -(-w // tw)
+        tiling = Tiling(b, rows, cols, h, w)
+        if (rows, cols) == (1, 1) and (h, w) == (th, tw):
+            return images, tiling
+        padded = F.pad(images, (0, cols * tw - w, 0, rows * th - h), mode="replicate") if (rows * th, cols * tw) != (h, w) else images
+        tiles = padded.reshape(b, c, rows, th, cols, tw).permute(0, 2, 4, 1, 3, 5).reshape(b * rows * cols, c, th, tw)
+        return tiles, tiling
+
+    def merge(self, tiles: torch.Tensor, tiling: Tiling, crop: bool = True) -> torch.Tensor:
+        """Tiles ``[N B T, C, H_t, W_t]`` -> images ``[N B, C, H, W]`` (``crop``) or at the padded
+        size ``[N B, C, rows H_t, cols W_t]``: the inverse of :meth:`split` for ``N`` stacked copies."""
+        c, th, tw = self.tile_shape
+        if tiling.tiles == 1 and (tiling.height, tiling.width) == (th, tw):
+            return tiles
+        images = tiles.reshape(-1, tiling.rows, tiling.cols, c, th, tw).permute(0, 3, 1, 4, 2, 5)
+        images = images.reshape(-1, c, tiling.rows * th, tiling.cols * tw)
+        return images[..., : tiling.height, : tiling.width] if crop else images
+
+    def to_frame(self, per_tile: torch.Tensor, tiles: int) -> torch.Tensor:
+        """Per-tile symbols ``[B T, K]`` -> the frame of each image ``[B, T K]``: layer 1 of
+        every tile, then layer 2 of every tile, ..."""
+        if tiles == 1:
+            return per_tile
+        parts = per_tile.unflatten(0, (-1, tiles)).split(list(self.layer_symbols), dim=-1)  # [B, T, k_l] each
+        return torch.cat([p.flatten(1) for p in parts], dim=-1)
+
+    def to_tiles(self, frame: torch.Tensor, tiles: int) -> torch.Tensor:
+        """The inverse of :meth:`to_frame`: ``[B, T K]`` -> ``[B T, K]``."""
+        if tiles == 1:
+            return frame
+        parts = frame.split([tiles * k for k in self.layer_symbols], dim=-1)
+        return torch.cat([p.unflatten(-1, (tiles, k)) for p, k in zip(parts, self.layer_symbols)], dim=-1).flatten(0, 1)
+
+    def frame_layer_sizes(self, tiles: int) -> list[int]:
+        """Symbols of each layer in the frame of an image of ``tiles`` tiles: ``T k_l``."""
+        return [tiles * k for k in self.layer_symbols]
+
     def analyse(self, images: torch.Tensor) -> torch.Tensor:
-        """KLT coefficients ``[B, m]`` of images ``[B, C, H, W]``."""
+        """KLT coefficients ``[B, m]`` of tiles ``[B, C, H_t, W_t]`` (or anything flattening to ``[B, n]``)."""
         return (images.flatten(1) - self.mean) @ self.basis
 
-    def synthesise(self, coefficients: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-        """Images ``[B, *shape]`` from coefficients ``[..., m]`` (the mean plus the basis combination)."""
-        return (coefficients @ self.basis.T + self.mean).reshape(-1, *shape)
+    def synthesise(self, coefficients: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """Tiles ``[N, *shape]`` (default: the tile shape) from coefficients ``[..., m]`` (the
+        mean plus the basis combination)."""
+        return (coefficients @ self.basis.T + self.mean).reshape(-1, *(self.tile_shape if shape is None else shape))
 
     def modulate(self, coefficients: torch.Tensor, gains: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Coefficients ``[B, m]`` -> (symbols ``[B, K]`` complex with ``E|s_l|^2 = P_l``
@@ -133,9 +216,12 @@ class SoftCast(nn.Module):
             scales = scales * self.layer_powers().sqrt()
         return torch.cat([x * a[:, None] for x, a in zip(layers, scales.unbind(-1))], dim=-1), scales
 
-    def transmit(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images ``[B, C, H, W]`` -> (symbols ``[B, K]``, layer scales ``[B, L]``)."""
-        return self.modulate(self.analyse(images))
+    def transmit(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Tiling]:
+        """Images ``[B, C, H, W]`` of any size -> (frames ``[B, T K]``, layer scales ``[B T, L]``,
+        the tiling)."""
+        tiles, tiling = self.split(images)
+        symbols, scales = self.modulate(self.analyse(tiles))
+        return self.to_frame(symbols, tiling.tiles), scales, tiling
 
     def _per_coefficient(self, per_symbol: torch.Tensor, batch: int) -> torch.Tensor:
         """A ``[B, K]``-broadcastable real tensor -> ``[B, m]`` (each symbol's value on its I and Q)."""
@@ -172,15 +258,23 @@ class SoftCast(nn.Module):
         return mu * gain * self.eigvals / denom * r
 
     def receive(self, out: channels.ChannelOutput, csi: str, scales: torch.Tensor, mean_gain: complex,
-                gains: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the receiver makes of a channel output ``out`` (``y`` ``[B, K]``) in CSI mode
-        ``csi``: the LMMSE coefficients ``[B, m]`` (:meth:`estimate` after ZF equalisation, or
-        :meth:`estimate_none` with the channel's ``mean_gain`` when ``csi == "none"``) and the
-        per-symbol noise variance it sees (broadcastable to ``[B, K]``)."""
+                gains: torch.Tensor | None = None, tiles: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the receiver makes of a channel output ``out`` (``y`` ``[B, T K]``, the frames of
+        :meth:`to_frame`) in CSI mode ``csi``: the LMMSE coefficients ``[B T, m]``
+        (:meth:`estimate` after ZF equalisation, or :meth:`estimate_none` with the channel's
+        ``mean_gain`` when ``csi == "none"``; ``scales`` ``[B T, L]``) and the per-symbol noise
+        variance it sees in the frame (broadcastable to ``[B, T K]``)."""
         rx = channels.receive(out, csi)
+        if tiles == 1:
+            if csi == "none":
+                return self.estimate_none(out.y, out.noise_var, scales, mean_gain, gains), rx.noise_var
+            return self.estimate(rx.x_hat, rx.noise_var, scales, gains), rx.noise_var
+        full = sum(self.frame_layer_sizes(tiles))
+        batch = out.y.shape[0]
+        per_tile = lambda v: self.to_tiles(torch.broadcast_to(v, (batch, full)), tiles)  # noqa: E731
         if csi == "none":
-            return self.estimate_none(out.y, out.noise_var, scales, mean_gain, gains), rx.noise_var
-        return self.estimate(rx.x_hat, rx.noise_var, scales, gains), rx.noise_var
+            return self.estimate_none(self.to_tiles(out.y, tiles), per_tile(out.noise_var), scales, mean_gain, gains), rx.noise_var
+        return self.estimate(self.to_tiles(rx.x_hat, tiles), per_tile(rx.noise_var), scales, gains), rx.noise_var
 
     def layer_masks(self) -> torch.Tensor:
         """``[L, m]`` 0/1: row ``l`` keeps the coefficients of layers ``1..l``."""

@@ -1,7 +1,9 @@
 """Loss weighting for multi-task training.
 
-A multi-resolution JSCC model has ``2 L`` tasks: the distortion (MSE) of each layer's
-reconstruction and the cross-entropy of each layer's classifier. A :class:`LossWeighting`
+A multi-resolution JSCC model has a loss per (task, layer) (:class:`TaskLosses`): the distortion
+of each layer's reconstruction and each receiver-side task's loss at each layer that serves it.
+The classic weightings balance ``2 L`` of them: each layer's distortion and the sum of its other
+tasks' losses; ``fixed`` also weighs tasks apart (``task_weights``). A :class:`LossWeighting`
 turns the per-task losses of a step into the scalar to back-propagate:
 
     total = weighting(losses, shared_params)
@@ -23,22 +25,75 @@ from torch import nn
 
 from semcomm.registry import Registry
 
+#: The layout's name of the reconstruction task (:data:`semcomm.tasks.RECON`).
+RECON_TASK = "recon"
+
 __all__ = ["TaskLosses", "LossWeighting", "FixedWeighting", "EqualWeighting", "WEIGHTINGS", "get_weighting"]
 
 
 @dataclass
 class TaskLosses:
-    """Per-task losses of one step: ``distortion[l]`` and ``semantic[l]`` are scalars for layer
-    ``l``; ``extra`` holds regularisers that every weighting adds with weight 1 (e.g. a
-    slimmable receiver's distillation loss), outside the task weighting."""
+    """The losses of one step, keyed by (task, layer).
 
-    distortion: list[torch.Tensor]
-    semantic: list[torch.Tensor]
+    Attributes:
+        losses: ``(task, l) -> scalar``, ``l`` 0-based, for every task of layer ``l + 1`` in
+            the model's layout (``"recon"`` is the layer's distortion); a layer whose examples
+            the step did not decode holds zeros.
+        num_layers: ``L``.
+        extra: regularisers that every weighting adds with weight 1 (a slimmable receiver's
+            distillation loss, a routed receiver's compute penalty), outside the task weighting.
+        zero: a scalar zero on the losses' device (what a view gives where a layer has no such
+            task).
+
+    The per-layer views :attr:`distortion` (``recon``) and :attr:`semantic` (the sum of the
+    layer's other tasks) are the ``2 L`` "tasks" that the classic weightings balance.
+    """
+
+    losses: dict[tuple[str, int], torch.Tensor]
+    num_layers: int
     extra: list[torch.Tensor] = field(default_factory=list)
+    zero: torch.Tensor = field(default_factory=lambda: torch.zeros(()))
+
+    @property
+    def distortion(self) -> list[torch.Tensor]:
+        """Each layer's ``recon`` loss (zero for a layer without it)."""
+        return [self.losses.get((RECON_TASK, l), self.zero) for l in range(self.num_layers)]
+
+    @property
+    def semantic(self) -> list[torch.Tensor]:
+        """Each layer's sum of its other tasks' losses (zero for a layer without any)."""
+        out = []
+        for l in range(self.num_layers):
+            parts = [v for (task, layer), v in self.losses.items() if layer == l and task != RECON_TASK]
+            out.append(torch.stack(parts).sum() if parts else self.zero)
+        return out
+
+    def tasks(self) -> list[str]:
+        """The tasks that have a loss, in first-appearance order."""
+        return list(dict.fromkeys(task for task, _ in self.losses))
 
     def flat(self) -> list[torch.Tensor]:
-        """All task losses, distortion tasks first."""
+        """All ``2 L`` per-layer losses, distortion first."""
         return [*self.distortion, *self.semantic]
+
+    @classmethod
+    def from_layers(cls, distortion: Sequence[torch.Tensor], semantic: Sequence[torch.Tensor],
+                    extra: Sequence[torch.Tensor] = ()) -> TaskLosses:
+        """Per-layer distortion and semantic losses as ``("recon", l)`` and ``("semantic", l)``
+        (the ``2 L``-task view given directly: tests, tools)."""
+        losses = {(RECON_TASK, l): d for l, d in enumerate(distortion)} | {("semantic", l): s for l, s in enumerate(semantic)}
+        zero = next(iter(losses.values())).new_zeros(()) if losses else torch.zeros(())
+        return cls(losses, len(distortion), list(extra), zero)
+
+    @staticmethod
+    def mean(parts: Sequence[TaskLosses]) -> TaskLosses:
+        """The mean over ``parts`` (the same keys and layers) of every loss and regulariser
+        (each regulariser list is concatenated, then scaled)."""
+        n = len(parts)
+        keys = list(parts[0].losses)
+        losses = {k: torch.stack([p.losses[k] for p in parts]).sum() / n for k in keys}
+        extra = [e / n for p in parts for e in p.extra]
+        return TaskLosses(losses, parts[0].num_layers, extra, parts[0].zero)
 
 
 class LossWeighting(nn.Module):
@@ -90,25 +145,40 @@ class LossWeighting(nn.Module):
 
 
 class FixedWeighting(LossWeighting):
-    """``sum_l a_l * distortion_l + sum_l b_l * CE_l`` with constant weights.
+    """``sum_l a_l * distortion_l + sum_l b_l * sum_t w_t * loss_{t,l}`` with constant weights.
 
     Args:
         num_layers: ``L``.
         distortion: ``a`` (a number for every layer, or one per layer).
         semantic: ``b`` (likewise). The default 0.05 puts a trained classifier's CE (~0.05) on
             the scale of a reconstruction MSE of ~2.5e-3 (26 dB), so neither task swamps the other.
+        task_weights: ``w_t``, a factor per task within each layer's semantic sum (a task not
+            listed: 1), e.g. ``{"coarse2": 0.5}``.
     """
 
     name = "fixed"
 
-    def __init__(self, num_layers: int, distortion: float | Sequence[float] = 1.0, semantic: float | Sequence[float] = 0.05) -> None:
+    def __init__(self, num_layers: int, distortion: float | Sequence[float] = 1.0, semantic: float | Sequence[float] = 0.05,
+                 task_weights: dict[str, float] | None = None) -> None:
         super().__init__()
         self.a = _per_layer(distortion, num_layers, "distortion")
         self.b = _per_layer(semantic, num_layers, "semantic")
+        self.task_weights = {str(t): float(w) for t, w in (task_weights or {}).items()}
+        bad = {t: w for t, w in self.task_weights.items() if not w >= 0}
+        if bad:
+            raise ValueError(f"task weights must be >= 0, got {bad}")
 
     def forward(self, losses: TaskLosses, shared_params: Sequence[nn.Parameter] | None = None) -> torch.Tensor:
+        if not self.task_weights:
+            semantic = losses.semantic
+        else:
+            semantic = []
+            for l in range(losses.num_layers):
+                parts = [self.task_weights.get(task, 1.0) * v for (task, layer), v in losses.losses.items()
+                         if layer == l and task != RECON_TASK]
+                semantic.append(torch.stack(parts).sum() if parts else losses.zero)
         return sum(a * d for a, d in zip(self.a, losses.distortion)) + sum(
-            b * s for b, s in zip(self.b, losses.semantic)
+            b * s for b, s in zip(self.b, semantic)
         )
 
     def current_weights(self) -> dict[str, list[float]]:
@@ -133,7 +203,7 @@ def _per_layer(value: float | Sequence[float], num_layers: int, what: str) -> li
     return values
 
 
-WEIGHTINGS: Registry[LossWeighting] = Registry("loss weighting")
+WEIGHTINGS: Registry[LossWeighting] = Registry("loss weighting", group="semcomm.weightings", package="semcomm.mtl")
 WEIGHTINGS.register("fixed", FixedWeighting)
 WEIGHTINGS.register("equal", EqualWeighting)
 

@@ -39,10 +39,10 @@ from semcomm.execute.base import Progress, run_plan
 from semcomm.links import TARGET_LOSS
 from semcomm.methods.base import Method
 from semcomm.seeding import check_seed, point_generator
-from semcomm.sweep.plan import MethodsPlan
+from semcomm.sweep.plan import MethodsPlan, images_spec
 from semcomm.sweep.results_io import ResultsFile
 from semcomm.sweep.runner import SNR_DB_RANGE, SweepPoint, sweep_points
-from semcomm.sweep.spec import ImagesSpec, MethodsRecipe, MethodsSpec
+from semcomm.sweep.spec import MethodsRecipe, MethodsSpec
 
 __all__ = [
     "BROADCAST_KEY_FIELDS",
@@ -143,7 +143,7 @@ class BroadcastDesign:
 
 def default_layer_percentiles(methods: list[Method]) -> list[float]:
     """One percentile per layer of the deepest layered adaptive method, evenly 0...90 (0 for one layer)."""
-    layers = max((len(m.layer_symbols) for m in methods if m.adaptive and m.layered), default=1)
+    layers = max((len(m.layer_ratios) for m in methods if m.adaptive and m.layered), default=1)
     return [round(90 * l / max(1, layers - 1), 6) for l in range(layers)]
 
 
@@ -220,7 +220,7 @@ class BroadcastPlan(MethodsPlan[UserPoint]):
         snrs = user_snr.draw(users, check_seed(seed))  # before the plan checks it: the draw needs it
         per_layer = default_layer_percentiles(built) if layer_percentiles is None else layer_percentiles
         design = BroadcastDesign(tuple(snrs), tuple(design_percentiles), tuple(per_layer))
-        images = ImagesSpec(built[0].dataset, data_root, n_images)
+        images = images_spec(methods, built, data_root, n_images)
         return cls(design.apply(built), images.load(), channel_names, csi_modes, snrs, seed, batch_size,
                    channel_kwargs, user_snr=user_snr,
                    recipe=MethodsRecipe(methods.portable(), images.portable(), design))

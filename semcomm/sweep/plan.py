@@ -70,17 +70,17 @@ class MethodsPlan(Plan[P]):
         self.seed = check_seed(seed)
         if batch_size < 1 or len(images) == 0:
             raise ValueError(f"need a batch size >= 1 and at least one image, got {batch_size} and {len(images)}")
-        for method in methods:
-            if method.dataset != images.name:
-                raise ValueError(f"method {method.name!r} was built for {method.dataset!r}, not {images.name!r} images")
         self.channel_names, self.csi_modes = list(channel_names), list(csi_modes)
         self.channel_kwargs = {name: dict((channel_kwargs or {}).get(name, {})) for name in channel_names}
         self.links: dict[str, channels.Channel] | None = {
             name: channels.get(name, **self.channel_kwargs[name]) for name in channel_names
         }
-        check_methods(methods, self.links, csi_modes)
+        check_methods(methods, self.links, csi_modes, images.shapes())
         self.batch_size, self.device, self.recipe = batch_size, torch.device(device), recipe
         self.dataset, self.n_images = images.name, len(images)
+        folder = None if recipe is None else recipe.images.folder
+        self.images_identity = {} if recipe is not None and folder is None else {"images_md5": images.digest()} | (
+            {} if folder is None else {"folder": folder})
         self.method_names = [m.name for m in methods]
         self._methods: dict[str, Method] | None = {m.name: m for m in methods}
         self._images: ImageDataset | None = images
@@ -114,14 +114,21 @@ class MethodsPlan(Plan[P]):
 
     @property
     def config(self) -> dict[str, Any]:
-        """The methods' descriptions, the images (the embedded sample, a full test set, or
-        images given in memory), the batch size and the channels' options."""
-        images = "in memory" if self.recipe is None else "embedded" if self.recipe.images.embedded else "full"
+        """The methods' descriptions, the images (the embedded sample, a full test set, a
+        folder or images given in memory; the last two identified by content), the batch size
+        and the channels' options."""
+        if self.recipe is None:
+            images = "in memory"
+        elif self.recipe.images.folder is not None:
+            images = "folder"
+        else:
+            images = "embedded" if self.recipe.images.embedded else "full"
         return {
             "methods": [m.describe() for m in self.methods],
             "dataset": self.dataset,
             "images": images,
             "n_images": self.n_images,
+            **self.images_identity,
             "batch_size": self.batch_size,
             "channel_kwargs": self.channel_kwargs,
         }
@@ -140,6 +147,16 @@ class MethodsPlan(Plan[P]):
         with torch.inference_mode():
             return evaluate_point(methods[method], images, links[point.channel], point, self.batch_size, generator,
                                   self.device, progress)
+
+
+def images_spec(methods: MethodsSpec, built: list[Method], data_root: str | None, n_images: int | None) -> ImagesSpec:
+    """The images a plan of ``methods`` evaluates on: the folder it names, else the test images
+    of the methods' dataset."""
+    if methods.images is not None:
+        info = methods.images_info()
+        assert info is not None
+        return ImagesSpec(info.name, None, n_images, str(methods.images))
+    return ImagesSpec(built[0].dataset, data_root, n_images)
 
 
 @dataclass(frozen=True)
@@ -195,14 +212,14 @@ class SweepPlan(MethodsPlan[MethodPoint]):
         n_images: int | None = None,
         device: torch.device | str = "cpu",
     ) -> SweepPlan:
-        """The plan of the methods ``methods`` builds, on the first ``n_images`` test images of
-        their dataset (all for None) from ``data_root`` (None: ``$SEMCOMM_DATA``, else the
-        embedded sample; also where ``linear`` fits its KLT unless ``methods`` names a data
-        root); it pickles as its recipe."""
+        """The plan of the methods ``methods`` builds, on the first ``n_images`` (all for None)
+        of the folder ``methods.images`` or else of the test images of their dataset from
+        ``data_root`` (None: ``$SEMCOMM_DATA``, else the embedded sample; also where ``linear``
+        fits its KLT unless ``methods`` names a data root); it pickles as its recipe."""
         sweep_points(channel_names, csi_modes, snrs)  # the grid's names first: before loading any model
         methods = methods.with_data_root(data_root)
         built = methods.build()
-        images = ImagesSpec(built[0].dataset, data_root, n_images)
+        images = images_spec(methods, built, data_root, n_images)
         return cls(built, images.load(), channel_names, csi_modes, snrs, seed, batch_size, channel_kwargs, device,
                    MethodsRecipe(methods.portable(), images.portable()))
 

@@ -12,8 +12,9 @@ Records (one per point and layer; :data:`RECORD_FIELDS`, identified by :data:`KE
      "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras"}
 
 ``layer`` counts from 1 (null for a single-reconstruction method such as SSCC); ``ratio`` is
-the bandwidth ratio spent up to that layer; ``accuracy`` is None for a method without a
-classifier at that layer; ``tasks`` holds the mean scores of the layer's receiver-side tasks
+the bandwidth ratio spent up to that layer (over images of several sizes: all their channel
+uses over all their source values); ``accuracy`` is None for a method without a classifier at
+that layer, and on images without labels (or labelled with other classes than the method's); ``tasks`` holds the mean scores of the layer's receiver-side tasks
 (:mod:`semcomm.tasks`), ``{task: {metric: value}}``: ``class`` for a layer with logits (its
 ``accuracy``, as above, and the accuracy on each coarse concept, ``"coarse2 accuracy"``, ...,
 from the class probabilities summed over each group), and every other task head the method
@@ -32,10 +33,10 @@ from typing import Any
 import torch
 
 import channels
-from semcomm.data import ImageDataset
+from semcomm.data import DatasetInfo, ImageDataset, images_info
 from semcomm.methods.base import Method
 from semcomm.metrics import LayerMetrics
-from semcomm.tasks import get_task
+from semcomm.tasks import Task, get_task
 
 __all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SNR_DB_RANGE", "SweepPoint", "check_methods", "evaluate_point", "sweep_points"]
 
@@ -44,6 +45,9 @@ RECORD_FIELDS: tuple[str, ...] = (
     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras",
 )
 KEY_FIELDS: tuple[str, ...] = ("method", "dataset", "channel", "csi", "snr_db", "layer")
+#: The most source values (``B C H W``) of one batch: large images come in smaller batches
+#: (4,194,304: 1,365 CIFAR-10 images, 3 Kodak images).
+MAX_BATCH_VALUES = 1 << 22
 #: SNRs (dB) that a sweep, a BER run or training accepts: beyond them the numbers mean nothing
 #: (10^(-50/10) of the signal power, or noise below float32 rounding of unit-energy symbols).
 SNR_DB_RANGE: tuple[float, float] = (-50.0, 100.0)
@@ -69,7 +73,7 @@ def sweep_points(channel_names: list[str], csi_modes: list[str], snrs: list[floa
         if not values:
             raise ValueError(f"no {what} to sweep")
     for name in channel_names:
-        if name not in channels.CHANNELS:
+        if name not in channels.names():
             raise ValueError(f"unknown channel {name!r}; choose one of: {', '.join(channels.names())}")
     for csi in csi_modes:
         channels.check_csi(csi)
@@ -78,16 +82,34 @@ def sweep_points(channel_names: list[str], csi_modes: list[str], snrs: list[floa
     return [SweepPoint(c, m, float(s)) for c in channel_names for m in csi_modes for s in snrs]
 
 
-def check_methods(methods: list[Method], links: dict[str, channels.Channel], csi_modes: list[str]) -> None:
-    """Ask every method whether it runs over every channel (name -> module) with every CSI mode.
+def check_methods(methods: list[Method], links: dict[str, channels.Channel], csi_modes: list[str],
+                  shapes: list[tuple[int, int, int]] | None = None) -> None:
+    """Ask every method whether it takes every image size of ``shapes`` and runs over every
+    channel (name -> module) with every CSI mode.
 
     Raises:
         ValueError: one line, from the first method that refuses a combination.
     """
     for method in methods:
+        for shape in shapes or []:
+            method.check_images(shape)
         for link in links.values():
             for csi in csi_modes:
                 method.check(link, csi)
+
+
+def _scorer(name: str, method: Method, info: DatasetInfo) -> Task | None:
+    """The task that scores ``method``'s output ``name`` on images of ``info``, or None where it
+    cannot be scored: a label task on images without labels, or on images labelled with other
+    classes than those the method declares (``class_names``; None: the images')."""
+    try:
+        task = get_task(name, info)
+    except ValueError:
+        return None
+    declared = getattr(method, "class_names", None)
+    if task.needs_labels and declared is not None and tuple(declared) != tuple(info.class_names or ()):
+        return None
+    return task
 
 
 def evaluate_point(
@@ -100,28 +122,39 @@ def evaluate_point(
     device: torch.device,
     progress: Callable[[int], None] | None,
 ) -> list[dict[str, Any]]:
-    """All the layers' records of one point."""
+    """All the layers' records of one point (images of several sizes come in batches of one size)."""
+    info = images_info(images)
     metrics: list[LayerMetrics] = []
-    ratios: list[float] = []
+    uses: list[float] = []  # per layer: channel uses sent (ratio times source values), summed
+    seen: list[set[float]] = []  # per layer: the ratios of the batches
     extras: list[_Extras] = []
-    for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(images.images[start : start + batch_size]).to(device).float() / 255.0  # [B, C, H, W]
-        labels = torch.from_numpy(images.labels[start : start + batch_size]).to(device)  # [B]
+    scorers: dict[str, Task | None] = {}
+    for batch, batch_labels in images.batches(batch_size, MAX_BATCH_VALUES):
+        x = torch.from_numpy(batch).to(device).float() / 255.0  # [B, C, H, W]
+        labels = None if batch_labels is None else torch.from_numpy(batch_labels).to(device)  # [B]
         layers = method.transmit(x, channel, point.snr_db, point.csi, generator=generator)
         if not metrics:
             metrics = [LayerMetrics() for _ in layers]
-            ratios = [layer.ratio for layer in layers]
+            uses = [0.0 for _ in layers]
+            seen = [set() for _ in layers]
             extras = [_Extras() for _ in layers]
         if len(layers) != len(metrics):
             raise RuntimeError(f"method {method.name!r} returned {len(layers)} layers, earlier {len(metrics)}")
-        for m, e, layer in zip(metrics, extras, layers):
-            m.update(layer.recon, x, layer.logits, labels)
-            for name, prediction in (({"class": layer.logits} if layer.logits is not None else {}) | layer.tasks).items():
-                task = get_task(name, images.name)
-                m.update_task(name, task.scores(prediction, task.target(x, labels)))
+        for l, (m, e, layer) in enumerate(zip(metrics, extras, layers)):
+            m.update(layer.recon, x)
+            uses[l] += layer.ratio * x.numel()
+            seen[l].add(layer.ratio)
+            for name, prediction in layer.tasks.items():
+                if name not in scorers:
+                    scorers[name] = _scorer(name, method, info)
+                task = scorers[name]
+                if task is not None:
+                    m.update_task(name, task.scores(prediction, task.target(x, labels)))
             e.update(layer.extras, x.shape[0])
         if progress is not None:
             progress(x.shape[0])
+    values = images.source_values()
+    ratios = [next(iter(r)) if len(r) == 1 else u / values for u, r in zip(uses, seen)]
     return [
         {
             "method": method.name,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from semcomm.data import EMBEDDED, ENV_VAR, ImageDataset, images_root, load_images
+from semcomm.data import EMBEDDED, ENV_VAR, DatasetInfo, ImageDataset, folder_dataset, images_root, load_images
 from semcomm.methods import METHODS, Method, SSCCSpec, sweep_methods
 from semcomm.methods.jscc import default_name
 from semcomm.models.checkpoint import pretrained_names
@@ -42,27 +42,35 @@ def _absolute(source: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ImagesSpec:
-    """The evaluation images: the first ``n`` test images of ``dataset`` (all for None) from
-    ``root`` (a data root, ``"embedded"``, or None for ``$SEMCOMM_DATA`` else embedded)."""
+    """The evaluation images: the first ``n`` (all for None) of the test images of ``dataset``
+    from ``root`` (a data root, ``"embedded"``, or None for ``$SEMCOMM_DATA`` else embedded), or
+    of the folder ``folder`` (:mod:`semcomm.data.folder`; then ``dataset`` is its name)."""
 
     dataset: str
     root: str | None = None
     n: int | None = None
+    folder: str | None = None
 
     @property
     def embedded(self) -> bool:
         """Whether the images are the embedded sample."""
-        return images_root(self.root) is None
+        return self.folder is None and images_root(self.root) is None
 
     def load(self) -> ImageDataset:
+        if self.folder is not None:
+            return first_images(folder_dataset(self.folder)[1], self.n)
         return first_images(load_images(self.dataset, self.root, "test"), self.n)
 
     def portable(self) -> ImagesSpec:
-        """The same images from any process: the root resolved to an absolute path or ``"embedded"``."""
+        """The same images from any process: the root or folder resolved to an absolute path, or ``"embedded"``."""
+        if self.folder is not None:
+            return dataclasses.replace(self, folder=str(Path(self.folder).expanduser().resolve()))
         root = images_root(self.root)
         return dataclasses.replace(self, root=EMBEDDED if root is None else str(root.resolve()))
 
     def paths(self) -> list[Path]:
+        if self.folder is not None:
+            return [Path(self.folder).expanduser().resolve()]
         root = images_root(self.root)
         return [] if root is None else [root.resolve()]
 
@@ -79,12 +87,17 @@ class MethodsSpec:
     layer_ratios: tuple[float, ...] | None = None
     data_root: str | None = None
     names: tuple[str, ...] | None = None
+    images: str | None = None
+
+    def images_info(self) -> DatasetInfo | None:
+        """The description of the folder of images the methods are for (None: ``dataset``'s)."""
+        return None if self.images is None else folder_dataset(self.images)[0]
 
     def build(self) -> list[Method]:
         """The methods (one-line ``ValueError`` for anything the user got wrong)."""
         return sweep_methods(list(self.sources), list(self.extra), self.sscc, self.dataset,
                              layer_ratios=self.layer_ratios, data_root=self.data_root,
-                             names=None if self.names is None else list(self.names))
+                             names=None if self.names is None else list(self.names), images=self.images_info())
 
     def with_data_root(self, data_root: str | None) -> MethodsSpec:
         """This spec with ``data_root`` where it names none."""
@@ -101,13 +114,15 @@ class MethodsSpec:
             sscc=dataclasses.replace(self.sscc, classifier=_absolute(self.sscc.classifier)),
             data_root=root if root == EMBEDDED else str(Path(root).expanduser().resolve()),
             names=self.names if self.names is not None else tuple(default_name(s) for s in checkpoints),
+            images=None if self.images is None else str(Path(self.images).expanduser().resolve()),
         )
 
     def paths(self) -> list[Path]:
         """The checkpoints named by path (pretrained models ship with semcomm) and the data root."""
         named = [s for s in (*self.sources, self.sscc.classifier) if _is_checkpoint_path(s)]
         root = [] if self.data_root in (None, EMBEDDED) else [self.data_root]
-        return [Path(p).expanduser().resolve() for p in [*named, *root]]  # type: ignore[arg-type]
+        folder = [] if self.images is None else [self.images]
+        return [Path(p).expanduser().resolve() for p in [*named, *root, *folder]]  # type: ignore[arg-type]
 
 
 class Design(Protocol):

@@ -7,7 +7,9 @@ resolution layer. ``recon`` (the reconstruction itself) is a task name of the la
 :class:`Task`: every layer always outputs its image, and ``recon`` in a layer's list says that
 the layer's distortion is part of the training loss.
 
-A new task is one module: a :class:`Task` subclass and one ``TASKS.register`` call.
+A task is built for a dataset's description (:class:`~semcomm.data.DatasetInfo`: its classes,
+concepts and channels). A new task is one module: a :class:`Task` subclass and one
+``TASKS.register`` call, or an installed package's entry point in the group ``semcomm.tasks``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from semcomm.registry import Registry
+
+if TYPE_CHECKING:
+    from semcomm.data.info import DatasetInfo
 
 __all__ = ["RECON", "TASKS", "Task", "TaskLayout", "parse_layout"]
 
@@ -36,14 +41,20 @@ class Task(ABC):
             plot panel.
         metric_label: the panel's axis label.
         higher_is_better: whether a larger :attr:`metric` is better.
+        needs_labels: whether the target comes from the class labels (such a task is refused
+            on images without labels).
+
+    Args:
+        dataset: the description of the images the task is trained and scored on.
     """
 
     name: ClassVar[str]
     metric: ClassVar[str]
     metric_label: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
+    needs_labels: ClassVar[bool] = False
 
-    def __init__(self, dataset: str) -> None:
+    def __init__(self, dataset: DatasetInfo) -> None:
         self.dataset = dataset
 
     @property
@@ -52,9 +63,10 @@ class Task(ABC):
         """Width of the head's output for this task."""
 
     @abstractmethod
-    def target(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def target(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The target of each example, from the source images ``[B, C, H, W]`` in [0, 1] and the
-        labels ``[B]``: class indices ``[B]`` or values ``[B, outputs]``."""
+        labels ``[B]`` (None for images without labels): class indices ``[B]`` or values
+        ``[B, outputs]``."""
 
     @abstractmethod
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -65,7 +77,7 @@ class Task(ABC):
         """Per-example scores ``{name: [B]}`` (a results file holds their means)."""
 
 
-TASKS: Registry[Task] = Registry("task")
+TASKS: Registry[Task] = Registry("task", group="semcomm.tasks", package="semcomm.tasks")
 
 
 @dataclass(frozen=True)
@@ -74,14 +86,15 @@ class TaskLayout:
     included when the layer's distortion is trained.
 
     ``TaskLayout.default(L)`` is what every model before task plugins was trained for:
-    ``recon`` and ``class`` at every layer.
+    ``recon`` and ``class`` at every layer; ``TaskLayout.default(L, labelled=False)`` is
+    ``recon`` alone (images without labels).
     """
 
     layers: tuple[tuple[str, ...], ...]
 
     @classmethod
-    def default(cls, num_layers: int) -> TaskLayout:
-        return cls(tuple((RECON, "class") for _ in range(num_layers)))
+    def default(cls, num_layers: int, labelled: bool = True) -> TaskLayout:
+        return cls(tuple((RECON, "class") if labelled else (RECON,) for _ in range(num_layers)))
 
     def head_tasks(self) -> list[str]:
         """Every task with a head (all but ``recon``), in first-appearance order."""
@@ -95,10 +108,11 @@ class TaskLayout:
 _LAYER = re.compile(r"^\s*(\d+)\s*:\s*([A-Za-z0-9_\-]+(?:\s*,\s*[A-Za-z0-9_\-]+)*)\s*$")
 
 
-def parse_layout(spec: str, num_layers: int) -> TaskLayout:
+def parse_layout(spec: str, num_layers: int, concepts: tuple[str, ...] = ()) -> TaskLayout:
     """``"1:coarse2,recon;2:coarse4,recon;3:class,recon"`` -> :class:`TaskLayout`.
 
-    Every layer ``1..num_layers`` is given once, with registered task names or ``recon``.
+    Every layer ``1..num_layers`` is given once, with registered task names, the dataset's
+    ``concepts`` or ``recon``.
 
     Raises:
         ValueError: one line, for a string that does not parse, an unknown task, a layer that
@@ -117,8 +131,9 @@ def parse_layout(spec: str, num_layers: int) -> TaskLayout:
             raise ValueError(f"--tasks gives layer {layer} twice")
         names = tuple(dict.fromkeys(n.strip() for n in match.group(2).split(",")))
         for name in names:
-            if name != RECON and name not in TASKS:
-                raise ValueError(f"unknown task {name!r}; choose one of: {', '.join([RECON, *TASKS.names()])}")
+            if name != RECON and name not in TASKS and name not in concepts:
+                known = list(dict.fromkeys([RECON, *TASKS.names(), *concepts]))
+                raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(known)}")
         layers[layer] = names
     missing = [l for l in range(1, num_layers + 1) if l not in layers]
     if missing:

@@ -1,18 +1,12 @@
 """Label tasks: the class, and coarse concepts that group classes (for deep supervision with
 intermediate concepts, coarse at layer 1 to fine at the top).
 
-The groupings (:data:`CONCEPTS`) form a hierarchy, ``class`` -> ``coarse4`` -> ``coarse2``
-(each grouping is a coarsening of the finer one), so a finer head also predicts every coarser
-concept (:func:`coarsen`): a label task's scores are its own ``accuracy`` and, for each
-coarser concept ``c``, ``"<c> accuracy"``, from its probabilities summed over each group of
-``c``:
-
-- CIFAR-10: ``coarse2`` = vehicle (airplane, automobile, ship, truck) / animal (the six
-  others); ``coarse4`` = road vehicle (automobile, truck), other vehicle (airplane, ship),
-  mammal (cat, deer, dog, horse), other animal (bird, frog).
-- MNIST: ``coarse2`` = digit < 5 / digit >= 5; ``coarse4`` = that crossed with "has a closed
-  loop" (0, 6, 8, 9; a 4 counts as open, as most handwritten 4s are): <5 open (1, 2, 3, 4),
-  <5 loop (0), >=5 open (5, 7), >=5 loop (6, 8, 9).
+The groupings come from the dataset's description (:attr:`semcomm.data.DatasetInfo.concepts`,
+fine to coarse, each a coarsening of the one before), so a finer head also predicts every
+coarser concept (:func:`coarsen`): a label task's scores are its own ``accuracy`` and, for
+each coarser concept ``c``, ``"<c> accuracy"``, from its probabilities summed over each group
+of ``c``. ``coarse2`` and ``coarse4`` are registered task names; any other concept a dataset
+declares is a task of that dataset under its own name (:func:`semcomm.tasks.get_task`).
 """
 
 from __future__ import annotations
@@ -20,48 +14,51 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from semcomm.data.info import DatasetInfo
 from semcomm.tasks.base import TASKS, Task
 
-__all__ = ["CONCEPTS", "HIERARCHY", "ClassTask", "ConceptTask", "coarsen"]
-
-#: The label tasks from fine to coarse.
-HIERARCHY = ("class", "coarse4", "coarse2")
-
-#: dataset -> concept -> (group names, group of each class 0..9).
-CONCEPTS: dict[str, dict[str, tuple[tuple[str, ...], tuple[int, ...]]]] = {
-    "cifar10": {
-        "coarse2": (("vehicle", "animal"), (0, 0, 1, 1, 1, 1, 1, 1, 0, 0)),
-        "coarse4": (("road vehicle", "other vehicle", "mammal", "other animal"), (1, 0, 3, 2, 2, 2, 3, 2, 1, 0)),
-    },
-    "mnist": {
-        "coarse2": (("< 5", ">= 5"), (0, 0, 0, 0, 0, 1, 1, 1, 1, 1)),
-        "coarse4": (("< 5 open", "< 5 loop", ">= 5 open", ">= 5 loop"), (1, 0, 0, 0, 0, 2, 3, 2, 3, 3)),
-    },
-}
+__all__ = ["ClassTask", "ConceptTask", "coarsen"]
 
 
 def coarsen(probabilities: torch.Tensor, groups: tuple[int, ...], num_groups: int) -> torch.Tensor:
-    """Class probabilities ``[B, 10]`` -> group probabilities ``[B, num_groups]`` (summed)."""
+    """Class probabilities ``[B, K]`` -> group probabilities ``[B, num_groups]`` (summed)."""
     index = torch.tensor(groups, device=probabilities.device)
     return probabilities.new_zeros(probabilities.shape[0], num_groups).index_add_(1, index, probabilities)
 
 
 class ConceptTask(Task):
-    """Classification of a grouping of the classes (cross-entropy; top-1 accuracy)."""
+    """Classification of a grouping of the classes (cross-entropy; top-1 accuracy).
+
+    Raises:
+        ValueError: one line, for a dataset without labels or without the concept.
+    """
 
     metric = "accuracy"
     metric_label = "top-1 accuracy"
+    needs_labels = True
 
-    def __init__(self, dataset: str, concept: str) -> None:
+    def __init__(self, dataset: DatasetInfo, concept: str) -> None:
         super().__init__(dataset)
         self.name = concept  # type: ignore[misc]
-        self.group_names, self.groups = CONCEPTS[dataset][concept]
+        if not dataset.labelled:
+            raise ValueError(f"task {concept!r} needs labelled images; {dataset.name} has none "
+                             "(a folder is labelled by its class sub-folders)")
+        if concept not in dataset.concepts:
+            raise ValueError(f"task {concept!r} is a concept {dataset.name} does not declare "
+                             f"(its concepts: {', '.join(dataset.concepts) or 'none'})")
+        self.group_names, self.groups = dataset.concepts[concept]
+
+    def coarser(self) -> list[str]:
+        """The dataset's concepts coarser than this task's, fine to coarse."""
+        order = list(self.dataset.concepts)
+        return order[order.index(self.name) + 1 :] if self.name in order else order
 
     @property
     def outputs(self) -> int:
         return len(self.group_names)
 
-    def target(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def target(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        assert labels is not None, "a label task needs labels"
         return torch.tensor(self.groups, device=labels.device)[labels]
 
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -70,8 +67,8 @@ class ConceptTask(Task):
     def scores(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {"accuracy": (prediction.argmax(-1) == target).double()}
         probabilities = prediction.softmax(-1)
-        for coarser in HIERARCHY[HIERARCHY.index(self.name) + 1 :]:
-            names, fine_to_coarse = CONCEPTS[self.dataset][coarser]
+        for coarser in self.coarser():
+            names, fine_to_coarse = self.dataset.concepts[coarser]
             ours = {g: fine_to_coarse[c] for c, g in enumerate(self.groups)}  # each of our groups -> its coarse group
             to_coarse = tuple(ours[g] for g in range(len(self.group_names)))
             grouped = coarsen(probabilities, to_coarse, len(names))
@@ -80,13 +77,16 @@ class ConceptTask(Task):
 
 
 class ClassTask(ConceptTask):
-    """The fine class (10 classes)."""
+    """The fine class (the dataset's classes)."""
 
     name = "class"
 
-    def __init__(self, dataset: str) -> None:
+    def __init__(self, dataset: DatasetInfo) -> None:
         Task.__init__(self, dataset)
-        self.group_names, self.groups = tuple(map(str, range(10))), tuple(range(10))
+        if dataset.class_names is None:
+            raise ValueError(f"task 'class' needs labelled images; {dataset.name} has none "
+                             "(a folder is labelled by its class sub-folders)")
+        self.group_names, self.groups = dataset.class_names, tuple(range(dataset.num_classes))
 
 
 TASKS.register("class", ClassTask)

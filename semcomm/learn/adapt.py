@@ -55,7 +55,7 @@ from torch import nn
 
 import channels
 from semcomm.models.checkpoint import save_checkpoint
-from semcomm.models.klt_jscc import KLTRefineJSCC
+from semcomm.models.klt_refine import KLTRefineJSCC
 
 __all__ = ["AdaptConfig", "Received", "TargetLink", "adapt", "check_target", "diversity_loss", "ema_update", "receiver_parameters", "save_adapted",
            "variance_split"]
@@ -156,8 +156,8 @@ class TargetLink:
             x = self._images[idx].float() / 255
             snr = lo + (hi - lo) * torch.rand(len(idx), generator=g)
             with torch.no_grad():
-                c_hat, noise_var, _ = self._model.send(x, self._channel, snr, self._cfg.csi, g)
-            yield Received(c_hat=c_hat, noise_var=noise_var)
+                sent = self._model.send(x, self._channel, snr, self._cfg.csi, g)
+            yield Received(c_hat=sent.c_hat, noise_var=sent.noise_var)
 
 
 def check_target(train: dict[str, Any], cfg: AdaptConfig) -> None:
@@ -229,7 +229,8 @@ def _decode(model: KLTRefineJSCC, batch: Received, layer: torch.Tensor, noise: t
     order = torch.cat([torch.nonzero(layer == l).flatten() for l in range(model.config.num_layers)])
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order))
-    return torch.cat(out.recon)[inverse], torch.cat(out.logits)[inverse], torch.cat(out.features)[inverse]
+    logits = torch.cat([tasks["class"] for tasks in out.tasks])
+    return torch.cat(out.recon)[inverse], logits[inverse], torch.cat(out.features)[inverse]
 
 
 def _error_std(model: KLTRefineJSCC, batch: Received) -> torch.Tensor:
@@ -257,12 +258,14 @@ def adapt(
     """
     if not isinstance(model, KLTRefineJSCC):
         raise ValueError(f"adapt needs a klt-refine model, not {type(model).__name__}")
+    if any("class" not in tasks for tasks in model.layout.layers):
+        raise ValueError("adapt self-trains the class head of every layer: the model must serve class at each layer")
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     student, teacher = copy.deepcopy(model).train(), copy.deepcopy(model).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    width = student.classifier[0].in_features
+    width = student.task_heads["class"][0].in_features
     discriminator = nn.Sequential(nn.Linear(width, 64), nn.PReLU(), nn.Linear(64, 1))
     opt = torch.optim.Adam([*receiver_parameters(student), *discriminator.parameters()], lr=cfg.lr)
     history = []

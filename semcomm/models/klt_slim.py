@@ -25,19 +25,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from semcomm.models.klt_jscc import KLTRefineJSCC
-from semcomm.models.multires_jscc import JSCCConfig
+import channels
+from semcomm.errors import FieldError
+from semcomm.models.base import JSCCConfig, register_architecture
+from semcomm.models.klt_refine import KLTRefineJSCC, KLTRefineOptions
 from semcomm.models.softcast import SoftCast
+from semcomm.mtl.weighting import TaskLosses
 from semcomm.tasks import RECON
 
-__all__ = ["WIDTHS", "KLTSlimJSCC", "SlimUNet", "Widths", "choose_widths", "measure_table", "receiver_flops"]
+if TYPE_CHECKING:
+    from semcomm.learn.objective import Objective
+
+__all__ = ["WIDTHS", "KLTSlimJSCC", "KLTSlimOptions", "SlimUNet", "Widths", "choose_widths", "ci_kd_loss", "measure_table",
+           "receiver_flops"]
 
 #: The width multipliers of every slimmable part.
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
@@ -107,7 +114,7 @@ class SlimResBlock(nn.Module):
 
 
 class SlimUNet(nn.Module):
-    """The refiner U-Net (:class:`~semcomm.models.klt_jscc.UNet`) made slimmable: the trunk
+    """The refiner U-Net (:class:`~semcomm.models.layers.UNet`) made slimmable: the trunk
     (``inp``, ``high_in``, ``down``, ``low``) at ``m_trunk``, the reconstruction decoder (``up``,
     ``high_out``) at ``m_recon``; the skip adds the channels both have."""
 
@@ -143,24 +150,59 @@ class SlimUNet(nn.Module):
         return F.pixel_shuffle(self.out(self.high_out(up)), 2), lo.mean(dim=(2, 3))
 
 
+def ci_kd_loss(narrow: torch.Tensor, widest: torch.Tensor) -> torch.Tensor:
+    """Configuration-invariant distillation of a narrow configuration's pooled trunk feature
+    ``[B, F_n]`` towards the widest one's ``[B, F]`` (detached; its first ``F_n`` channels): the
+    squared error relative to the target's energy, ``||f_n - w||² / ||w||²`` per example, averaged.
+
+    Relative, so scaling every feature by one factor leaves it unchanged: a plain MSE is lowest
+    when all features shrink to zero, and (measured: ``benchmarks/mtl_compare.py``'s ``slim`` run,
+    MNIST) pulled the whole receiver there within an epoch (chance accuracy, a constant image).
+    """
+    target = widest[:, : narrow.shape[1]].detach()
+    error = (narrow - target).square().sum(1)
+    return (error / target.square().sum(1).clamp_min(1e-8)).mean()
+
+
+@dataclass(frozen=True)
+class KLTSlimOptions(KLTRefineOptions):
+    """Options of ``klt-slim``: those of ``klt-refine`` (no proxy attention) and CI-KD's."""
+
+    ci_kd: bool = field(default=True, metadata={
+        "help": "distil each narrow sandwich configuration's trunk feature towards the widest one's (CI-KD), or train "
+                "by the sandwich rule alone (the ablation)"})
+    ci_kd_weight: float = field(default=1.0, metadata={"help": "the weight of the CI-KD term against the task losses"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.proxy_attention:
+            raise FieldError("proxy_attention", "klt-slim does not take {field}")
+        if not (isinstance(self.ci_kd_weight, (int, float)) and math.isfinite(self.ci_kd_weight) and self.ci_kd_weight > 0):
+            raise FieldError("ci_kd_weight", f"bad {{field}} {self.ci_kd_weight:g}: it must be a number > 0 "
+                             "(switch CI-KD off to leave it out)")
+        if self.ci_kd_weight != KLTSlimOptions.ci_kd_weight and not self.ci_kd:
+            raise FieldError("ci_kd_weight", "{field} weighs CI-KD, which is switched off")
+
+
+@register_architecture("klt-slim")
 class KLTSlimJSCC(KLTRefineJSCC):
     """``klt-refine`` with the slimmable receiver; :meth:`set_widths` picks the configuration."""
 
+    Options = KLTSlimOptions
+    description = "klt-refine with a slimmable receiver trained by the sandwich rule and CI-KD"
+
     def __init__(self, config: JSCCConfig, softcast: SoftCast | None = None) -> None:
-        if config.proxy_attention:
-            raise ValueError("klt-slim does not take --proxy-attention")
         super().__init__(config, softcast)
-        c, w = config.image_shape[0], config.width
+        c, w = config.image_shape[0], config.options.width
         self.refiner = SlimUNet(c, 2 * config.num_layers, w, depth=4)
         head = lambda outputs: nn.Sequential(SlimLinear(2 * w, 128), SlimPReLU(128), SlimLinear(128, outputs))  # noqa: E731
-        self.classifier = head(config.num_classes)
         self.task_heads = nn.ModuleDict({name: head(h[-1].out_features) for name, h in self.task_heads.items()})
         self.widths = Widths()
 
     @property
     def decoder_tasks(self) -> list[str]:
-        """The tasks with a slimmable decoder: ``recon``, ``class`` and the layout's heads."""
-        return [RECON, "class", *self.task_heads]
+        """The tasks with a slimmable decoder: ``recon`` and the layout's heads (``class`` first)."""
+        return [RECON, *self.task_heads]
 
     def set_widths(self, widths: Widths) -> None:
         """Run the receiver in configuration ``widths`` from now on."""
@@ -168,7 +210,7 @@ class KLTSlimJSCC(KLTRefineJSCC):
         if unknown:
             raise ValueError(f"no decoder for task {unknown[0]!r}; this model's: {', '.join(self.decoder_tasks)}")
         self.refiner.set_widths(widths.trunk, widths.decoder(RECON))
-        for name, head in [("class", self.classifier), *self.task_heads.items()]:
+        for name, head in self.task_heads.items():
             head[0].active = _channels(128, widths.decoder(name))
         self.widths = widths
 
@@ -180,6 +222,29 @@ class KLTSlimJSCC(KLTRefineJSCC):
         random = [Widths(pick(), {t: pick() for t in tasks}) for _ in range(2)]
         return [Widths(1.0, {t: 1.0 for t in tasks}), Widths(WIDTHS[0], {t: WIDTHS[0] for t in tasks}), *random]
 
+    def training_losses(self, images: torch.Tensor, labels: torch.Tensor | None, channel: channels.Channel,
+                        snr_db: torch.Tensor, csi: str, decode_layers: torch.Tensor | None, generator: torch.Generator,
+                        objective: Objective) -> TaskLosses:
+        """The sandwich rule: the same received signals decoded in each of the step's
+        configurations (:meth:`sandwich`); the losses are their mean, and (``ci_kd``) each narrow
+        configuration's pooled trunk feature is distilled towards the widest one's
+        (:func:`ci_kd_loss` times ``ci_kd_weight``, in ``extra``)."""
+        sent = self.send(images, channel, snr_db, csi, generator)
+        parts: list[TaskLosses] = []
+        widest: list[torch.Tensor] = []
+        configurations = self.sandwich(generator)
+        for widths in configurations:
+            self.set_widths(widths)
+            out = self.receive(sent.c_hat, sent.noise_var, decode_layers, generator=generator, tiling=sent.tiling)
+            losses = objective.losses(self, out, images, labels, decode_layers)
+            if not parts:
+                widest = [f.detach() for f in out.features]
+            elif self.options.ci_kd:
+                losses.extra += [self.options.ci_kd_weight * ci_kd_loss(f, w) for f, w in zip(out.features, widest) if f.numel()]
+            parts.append(losses)
+        self.set_widths(configurations[0])  # back to the widest
+        return TaskLosses.mean(parts)  # on the scale of one model's losses
+
 
 def receiver_flops(model: KLTSlimJSCC, widths: Widths) -> int:
     """FLOPs of the receiver (refiner and heads) decoding one image's top layer in ``widths``."""
@@ -187,7 +252,7 @@ def receiver_flops(model: KLTSlimJSCC, widths: Widths) -> int:
     model.set_widths(widths)
     c_hat = torch.zeros(1, model.softcast.num_coefficients, device=model.gain_log.device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.receive(c_hat, torch.tensor(0.1), torch.tensor([model.config.num_layers - 1]))
+        model.receive(c_hat, torch.tensor(0.1), torch.tensor([model.config.num_layers - 1]))  # one training-size tile
     model.set_widths(before)
     return int(counter.get_total_flops())
 

@@ -32,16 +32,27 @@ each task's compute per layer (the depth of the trunk it needs).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semcomm.models.klt_jscc import KLTRefineJSCC
-from semcomm.models.multires_jscc import JSCCConfig, ResBlock, _clamp_unit
-from semcomm.models.softcast import SoftCast
+import channels
+from semcomm.errors import FieldError
+from semcomm.models.base import JSCCConfig, register_architecture
+from semcomm.models.klt_refine import KLTRefineJSCC, KLTRefineOptions
+from semcomm.models.layers import ResBlock, clamp_unit
+from semcomm.models.softcast import SoftCast, Tiling
 from semcomm.tasks import RECON
 
-__all__ = ["KLTRoutedJSCC", "RoutedReceiver", "expected_depth", "gumbel_gates"]
+if TYPE_CHECKING:
+    from semcomm.learn.objective import Objective
+    from semcomm.mtl.weighting import TaskLosses
+
+__all__ = ["KLTRoutedJSCC", "KLTRoutedOptions", "RoutedReceiver", "expected_depth", "gumbel_gates"]
 
 #: Trunk modules of the routed receiver.
 NUM_MODULES = 4
@@ -155,26 +166,44 @@ class RoutedReceiver(nn.Module):
         return residuals, features, gates, probs
 
 
+@dataclass(frozen=True)
+class KLTRoutedOptions(KLTRefineOptions):
+    """Options of ``klt-rmn``: those of ``klt-refine`` and the routes' compute penalty."""
+
+    route_cost: float = field(default=0.0, metadata={
+        "help": "weight of the compute penalty in training: the expected trunk depth of the routes as a fraction of "
+                "the trunk (0: none; e.g. 0.05)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.route_cost, (int, float)) and math.isfinite(self.route_cost) and self.route_cost >= 0):
+            raise FieldError("route_cost", f"bad {{field}} {self.route_cost:g}: it must be a number >= 0, e.g. 0.05")
+
+
+@register_architecture("klt-rmn")
 class KLTRoutedJSCC(KLTRefineJSCC):
     """``klt-refine`` with the recurrent modular receiver (:class:`RoutedReceiver`)."""
+
+    Options = KLTRoutedOptions
+    description = "klt-refine with a recurrent modular receiver routed per task and layer (MT-RMN)"
 
     def __init__(self, config: JSCCConfig, softcast: SoftCast | None = None) -> None:
         super().__init__(config, softcast)
         c = config.image_shape[0]
-        tasks = [RECON, "class", *self.task_heads]  # proxies under attention branch off the class feature
-        self.refiner = RoutedReceiver(c, 2 * config.num_layers, config.width, tasks, config.num_layers)
+        tasks = [RECON, *self.task_heads]  # class first; proxies under attention branch off the class feature
+        self.refiner = RoutedReceiver(c, 2 * config.num_layers, config.options.width, tasks, config.num_layers)
         self.last_gates: dict[str, torch.Tensor] = {}  # the last decode's gates [N, M] per task
         self.last_probs: dict[str, torch.Tensor] = {}  # and their open probabilities [N, M]
 
-    def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def decode(self, c_hat: torch.Tensor, cond: torch.Tensor, layer: torch.Tensor, generator: torch.Generator | None = None,
+               tiling: Tiling | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """As :meth:`KLTRefineJSCC.decode`, running the steps ``0..layer[i]`` of each row (step
         ``j`` sees layers ``1..j + 1`` and their conditions only)."""
         L = self.config.num_layers
         last = int(layer.max()) + 1
-        masks = self.softcast.layer_masks()
+        tiling = tiling or Tiling(len(layer), 1, 1, *self.config.image_shape[1:])
         cond_layer = torch.arange(L, device=cond.device).repeat_interleave(2)  # the layer of each condition entry
-        linears = [self.softcast.synthesise(c_hat * masks[j], self.config.image_shape) for j in range(last)]
+        linears = [self.linear_images(c_hat, torch.full_like(layer, j), tiling) for j in range(last)]
         conds = [cond * (cond_layer <= j).to(cond.dtype) for j in range(last)]
         residuals, features, gates, probs = self.refiner(linears, conds, generator)
         rows = torch.arange(len(layer), device=layer.device)
@@ -183,12 +212,22 @@ class KLTRoutedJSCC(KLTRefineJSCC):
         pooled = {t: pick([f[t] for f in features]) for t in features[0]}
         self.last_gates = {t: pick([g[t] for g in gates]) for t in gates[0]}
         self.last_probs = {t: pick([p[t] for p in probs]) for t in probs[0]}
-        feature = pooled["class"]
+        feature = pooled["class"] if "class" in pooled else pooled[next(iter(pooled))] if pooled else linear.new_zeros(len(layer), 0)
         proxies: dict[str, torch.Tensor] = {}
         if self.proxy_attention is not None:
             feature, proxies = self.proxy_attention(feature)
-        heads = {name: head(pooled[name]) for name, head in self.task_heads.items()} | proxies
-        return _clamp_unit(linear + residual), self.classifier(feature), heads, feature
+        heads = {name: head(feature if name == "class" else pooled[name]) for name, head in self.task_heads.items()} | proxies
+        return clamp_unit((linear + residual)[..., : tiling.height, : tiling.width]), heads, feature
+
+    def training_losses(self, images: torch.Tensor, labels: torch.Tensor | None, channel: channels.Channel,
+                        snr_db: torch.Tensor, csi: str, decode_layers: torch.Tensor | None, generator: torch.Generator,
+                        objective: Objective) -> TaskLosses:
+        """``klt-refine``'s losses plus ``route_cost`` times the routes' expected depth
+        (:meth:`route_cost`), in ``extra``."""
+        losses = super().training_losses(images, labels, channel, snr_db, csi, decode_layers, generator, objective)
+        if self.options.route_cost:
+            losses.extra.append(self.options.route_cost * self.route_cost())
+        return losses
 
     def route_cost(self) -> torch.Tensor:
         """The last decode's expected trunk depth as a fraction of the trunk (0...1], averaged
@@ -208,7 +247,7 @@ class KLTRoutedJSCC(KLTRefineJSCC):
         report: dict[str, list[dict[str, list[float]]]] = {t: [] for t in self.refiner.tasks}
         for l in range(L):
             layer = torch.full((batch,), l, device=c_hat.device)
-            self.decode(c_hat, cond[l], layer)
+            self.decode(c_hat, cond[l], layer)  # one tile of the training size per image
             for task, g in self.last_gates.items():
                 depth = (torch.arange(1, NUM_MODULES + 1, device=g.device) * g).max(-1).values
                 report[task].append({"connections": g.mean(0).tolist(), "depth": [float(depth.mean())]})
