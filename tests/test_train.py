@@ -82,7 +82,7 @@ def test_train_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
     cfg = TrainConfig(**{**SMOKE, "epochs": 1, "limit": 64})
     train(cfg, tmp_path)
     before = weights(tmp_path)
-    with pytest.raises(ValueError, match="already holds a run: --resume continues it, --force overwrites it"):
+    with pytest.raises(ValueError, match="already holds a run: resume continues it, force overwrites it"):
         train(TrainConfig(**{**SMOKE, "epochs": 1, "limit": 64, "seed": 9}), tmp_path)
     assert all(torch.equal(before[k], v) for k, v in weights(tmp_path).items())
     train(TrainConfig(**{**SMOKE, "epochs": 1, "limit": 64, "seed": 9}), tmp_path, force=True)
@@ -90,7 +90,7 @@ def test_train_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
 
 
 def test_validation_split_must_leave_training_images(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="--val 192 holds out every one of the 192 training images"):
+    with pytest.raises(ValueError, match="val 192 holds out every one of the 192 training images"):
         train(TrainConfig(**SMOKE, val=192), tmp_path)
 
 

@@ -51,7 +51,7 @@ def dataset_help(what: str = "the dataset") -> str:
 
 #: Flags whose name is not the field's (library errors name fields; the CLI names flags).
 _FIELD_FLAGS = {"ratios": "--ratio", "weighting_kwargs": "--weighting-opt", "weighting_kwargs.semantic": "--semantic-weight",
-                "weighting_kwargs.relation": "--gradsplit-relation"}
+                "weighting_kwargs.relation": "--gradsplit-relation", "run_dir": "--out"}
 
 
 def flag_name(field: str) -> str:

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import channels
+from semcomm.errors import FieldError
 from semcomm.models.checkpoint import save_checkpoint
 from semcomm.models.klt_refine import KLTRefineJSCC
 
@@ -115,17 +116,18 @@ class AdaptConfig:
     def __post_init__(self) -> None:
         lo, hi = self.snr
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-            raise ValueError(f"bad --snr {lo:g}:{hi:g}: give lo:hi with lo <= hi, or one value")
-        for name, value in (("--ema", self.ema), ("--similar", self.similar), ("--threshold", self.threshold)):
+            raise FieldError("snr", f"bad {{field}} {lo:g}:{hi:g}: give lo:hi with lo <= hi, or one value")
+        for name, value in (("ema", self.ema), ("similar", self.similar), ("threshold", self.threshold)):
             if not 0 < value < 1:
-                raise ValueError(f"{name} must lie strictly between 0 and 1, got {value:g}")
-        for name, value in (("--adversarial", self.adversarial), ("--diversity", self.diversity)):
+                raise FieldError(name, f"{{field}} must lie strictly between 0 and 1, got {value:g}")
+        for name, value in (("adversarial", self.adversarial), ("diversity", self.diversity)):
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {value:g}")
+                raise FieldError(name, f"{{field}} must be a number >= 0, got {value:g}")
         if self.passes < 2:
-            raise ValueError(f"--passes must be >= 2 (a variance needs two passes), got {self.passes}")
+            raise FieldError("passes", f"{{field}} must be >= 2 (a variance needs two passes), got {self.passes}")
         if self.steps < 1 or self.batch_size < 2:
-            raise ValueError(f"--steps must be >= 1 and --batch-size >= 2, got {self.steps} and {self.batch_size}")
+            raise FieldError("steps", f"{{field}} must be >= 1 and {{batch}} >= 2, got {self.steps} and {self.batch_size}",
+                             batch="batch_size")
 
 
 class TargetLink:
@@ -168,12 +170,12 @@ def check_target(train: dict[str, Any], cfg: AdaptConfig) -> None:
     same = (train.get("channel", "awgn"), train.get("csi", "perfect"), train.get("channel_kwargs", {})) == (
         cfg.channel, cfg.csi, cfg.channel_kwargs)
     if same:
-        raise ValueError(f"the model was trained on {cfg.channel} with CSI {cfg.csi} and these options: adapting "
-                         "it there changes nothing; give another --channel, --csi or channel option")
+        raise FieldError("channel", f"the model was trained on {cfg.channel} with CSI {cfg.csi} and these options: adapting "
+                         "it there changes nothing; give another {field}, {csi} or channel option", csi="csi")
     channel = channels.get(cfg.channel, **cfg.channel_kwargs)
     channels.check_csi(cfg.csi, channel)
     if cfg.csi == "none" and abs(channel.mean_gain) == 0:
-        raise ValueError(f"with --csi none on {cfg.channel} (mean gain 0) the receiver's LMMSE estimate of every "
+        raise FieldError("csi", f"with {{field}} none on {cfg.channel} (mean gain 0) the receiver's LMMSE estimate of every "
                          "coefficient is 0: there is nothing to adapt from; give a CSI mode or a channel with a "
                          "line-of-sight part (rician)")
 

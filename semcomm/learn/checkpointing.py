@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from semcomm.atomic import replace_atomic
-from semcomm.learn import distributed
+from semcomm.errors import FieldError
+import semcomm.learn.distributed as distributed
 from semcomm.learn.config import TrainConfig
 from semcomm.models.checkpoint import BEST_FILE, STATE_FILE, load_checkpoint, save_checkpoint
 from semcomm.sweep.results_io import first_difference
@@ -70,12 +71,13 @@ def _load_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:
-        raise ValueError(f"--resume: {str(path)!r} is missing") from None
+        raise FieldError("resume", f"{{field}}: {str(path)!r} is missing") from None
     except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise ValueError(f"--resume: {str(path)!r} is not a semcomm training state of plain tensors "
-                         f"({err.__class__.__name__}); it was not loaded. Start the run afresh with --force") from None
+        raise FieldError("resume", f"{{field}}: {str(path)!r} is not a semcomm training state of plain tensors "
+                         f"({err.__class__.__name__}); it was not loaded. Start the run afresh with {{force}}",
+                         force="force") from None
     if not isinstance(state, dict) or not {"epoch", "optimizer", "scheduler", "weighting", "generator"} <= set(state):
-        raise ValueError(f"--resume: {str(path)!r} is not a semcomm training state (fields missing)")
+        raise FieldError("resume", f"{{field}}: {str(path)!r} is not a semcomm training state (fields missing)")
     return state
 
 
@@ -93,27 +95,28 @@ def restore(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: 
     try:
         old = TrainConfig.from_dict(meta.get("train", {}))
     except (TypeError, KeyError) as err:
-        raise ValueError(f"--resume: {str(run_dir)!r} has no readable training configuration ({err})") from None
+        raise FieldError("resume", f"{{field}}: {str(run_dir)!r} has no readable training configuration ({err})") from None
     differs = first_difference(old.to_dict(), cfg.to_dict())
     if differs is not None:
         longer = differs.startswith("epochs:") and first_difference(old.to_dict(), {**cfg.to_dict(), "epochs": old.epochs}) is None
         if not longer:
-            raise ValueError(f"--resume: {str(run_dir)!r} was trained with a different configuration ({differs})")
+            raise FieldError("resume", f"{{field}}: {str(run_dir)!r} was trained with a different configuration ({differs})")
         if not extend:
-            raise ValueError(f"--resume: {str(run_dir)!r} was planned for {old.epochs} epochs, not {cfg.epochs}; "
-                             "add --extend to train it longer")
+            raise FieldError("resume", f"{{field}}: {str(run_dir)!r} was planned for {old.epochs} epochs, not {cfg.epochs}; "
+                             "add {extend} to train it longer", extend="extend")
         if cfg.epochs < meta["epoch"]:
-            raise ValueError(f"--extend: {str(run_dir)!r} has already trained {meta['epoch']} epochs, more than --epochs {cfg.epochs}")
+            raise FieldError("extend", f"{{field}}: {str(run_dir)!r} has already trained {meta['epoch']} epochs, more than "
+                             f"{{epochs}} {cfg.epochs}", epochs="epochs")
     wanted = run_dir / state_file(meta["epoch"])
     legacy = run_dir / STATE_FILE  # runs written before the per-epoch state files
     state = _load_state(legacy if legacy.exists() and not wanted.exists() else wanted)
     if state["epoch"] != meta["epoch"]:
-        raise ValueError(f"--resume: weights (epoch {meta['epoch']}) and training state (epoch {state['epoch']}) disagree")
+        raise FieldError("resume", f"{{field}}: weights (epoch {meta['epoch']}) and training state (epoch {state['epoch']}) disagree")
     trained_by, world = state.get("world_size", 1), distributed.world_size()
     if trained_by != world:
         how = "without torchrun" if trained_by == 1 else f"under torchrun with {trained_by} processes in all (--nnodes x --nproc-per-node)"
-        raise ValueError(f"--resume: {str(run_dir)!r} was trained by {_processes(trained_by)}, not {_processes(world)}: "
-                         f"resume it {how}")
+        raise FieldError("resume", f"{{field}}: {str(run_dir)!r} was trained by {_processes(trained_by)}, not "
+                         f"{_processes(world)}: resume it {how}")
     model.load_state_dict(saved.state_dict())
     opt.load_state_dict(state["optimizer"])
     sched.last_epoch = state["scheduler"]["last_epoch"]

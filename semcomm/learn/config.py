@@ -18,7 +18,7 @@ from typing import Any
 import channels
 from semcomm.data import ENV_VAR, DatasetInfo, dataset_info, folder_dataset
 from semcomm.errors import FieldError
-from semcomm.learn import distributed
+import semcomm.learn.distributed as distributed
 from semcomm.learn.objective import DISTORTIONS
 from semcomm.models.base import JSCCConfig, architecture, symbols_for_ratio
 from semcomm.mtl import WEIGHTINGS, LossWeighting, get_weighting

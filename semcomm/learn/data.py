@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from semcomm.data import EMBEDDED, DatasetInfo, ImageDataset, load_images
+from semcomm.errors import FieldError
 from semcomm.learn.config import TrainConfig, _folder
 from semcomm.models.klt import KLT, get_klt, klt_of, shipped_klt_path
 
@@ -74,7 +75,7 @@ class TrainingSet:
         self.info, self.shape, self.fit = info, cfg.image_shape, fit
         data = data.first(cfg.limit) if cfg.limit is not None and cfg.limit <= len(data) else data
         if cfg.val >= len(data):
-            raise ValueError(f"--val {cfg.val} holds out every one of the {len(data)} training images")
+            raise FieldError("val", f"{{field}} {cfg.val} holds out every one of the {len(data)} training images")
         keep = len(data) - cfg.val
         self._crop = cfg.crop is not None
         labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)

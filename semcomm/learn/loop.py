@@ -33,7 +33,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 import channels
-from semcomm.learn import distributed
+from semcomm.errors import FieldError
+import semcomm.learn.distributed as distributed
 from semcomm.learn.checkpointing import restore, save_epoch, state_files
 from semcomm.learn.config import TrainConfig, validate
 from semcomm.learn.data import TrainingSet, training_set
@@ -173,10 +174,10 @@ def train(
     validate(cfg)
     run_dir = Path(run_dir)
     if resume and not (run_dir / MODEL_FILE).exists():
-        raise ValueError(f"--resume: {str(run_dir)!r} holds no run to continue; drop --resume to start one")
+        raise FieldError("resume", f"{{field}}: {str(run_dir)!r} holds no run to continue; drop {{field}} to start one")
     if not resume and not force and ((run_dir / MODEL_FILE).exists() or state_files(run_dir)):
-        raise ValueError(f"{str(run_dir)!r} already holds a run: --resume continues it, --force overwrites it, "
-                         "or choose another --out")
+        raise FieldError("run_dir", f"{str(run_dir)!r} already holds a run: {{resume}} continues it, {{force}} overwrites it, "
+                         "or choose another {field}", resume="resume", force="force")
     main = distributed.rank() == 0
     with distributed.process_group(torch.device(device)) as device:
         return _fit(cfg, run_dir, resume, extend, download, device, progress if main else None, note if main else None)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from semcomm.data import DatasetInfo, dataset_info
+from semcomm.codecs import get as get_codec
+from semcomm.data import DATASETS, DatasetInfo, dataset_info
 from semcomm.methods.analog import UncodedAnalog
 from semcomm.methods.base import Method
 from semcomm.methods.jscc import JSCCMethod, load_method
@@ -207,7 +208,11 @@ def sweep_methods(
             raise ValueError(f"the methods of one sweep must share a dataset, got {', '.join(sorted(datasets))}")
         if not datasets and (named or set(_SSCC_KINDS) & set(extra)):
             raise ValueError("give --dataset or a JSCC model")
-        ds = dataset_info(datasets.pop()) if datasets else None
+        name = datasets.pop() if datasets else None
+        if name is not None and name not in DATASETS:
+            raise ValueError(f"the model was trained on {name!r}, a folder of images or a dataset this semcomm does not "
+                             "know: give the images to send with --images DIR")
+        ds = dataset_info(name) if name is not None else None
     else:
         ds = images
     classifier = functools.cache(lambda: _classifier(sscc, ds.name, models))  # loaded once, if needed
@@ -228,7 +233,8 @@ def sweep_methods(
         model, model_name = classifier()
         common = {"classifier": None if model is None else model.classify, "classifier_name": model_name,
                   "class_names": None if model is None else model.class_names}
-        methods += [SSCCMethod(codec, link, ds, ratio, **common) for codec in sscc.codecs for link in sscc.links]
+        shared = {codec: get_codec(codec) for codec in sscc.codecs}  # one instance per codec: each image encoded once
+        methods += [SSCCMethod(shared[codec], link, ds, ratio, **common) for codec in sscc.codecs for link in sscc.links]
     for kind in (SSCC_ORACLE, SSCC_SCALABLE):
         if kind in extra:
             ratios = _layer_ratios(kind, layer_ratios, models)

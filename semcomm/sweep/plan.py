@@ -79,8 +79,8 @@ class MethodsPlan(Plan[P]):
         self.batch_size, self.device, self.recipe = batch_size, torch.device(device), recipe
         self.dataset, self.n_images = images.name, len(images)
         folder = None if recipe is None else recipe.images.folder
-        self.images_identity = {} if recipe is not None and folder is None else {"images_md5": images.digest()} | (
-            {} if folder is None else {"folder": folder})
+        # a folder or images in memory: identified by content (not by where they lie)
+        self.images_identity = {} if recipe is not None and folder is None else {"images_md5": images.digest()}
         self.method_names = [m.name for m in methods]
         self._methods: dict[str, Method] | None = {m.name: m for m in methods}
         self._images: ImageDataset | None = images
