@@ -178,7 +178,7 @@ def test_resume_names_the_difference_and_extend_trains_longer(tmp_path: Path) ->
     with pytest.raises(ValueError, match=r"different configuration \(lr: 0.001 -> 0.0005\)"):
         train(TrainConfig(**{**SMOKE, "epochs": 1, "lr": 5e-4}), tmp_path, resume=True)
     longer = TrainConfig(**{**SMOKE, "epochs": 2})
-    with pytest.raises(ValueError, match="planned for 1 epochs, not 2; add --extend"):
+    with pytest.raises(ValueError, match="planned for 1 epochs, not 2; add extend"):
         train(longer, tmp_path, resume=True)
     history = train(longer, tmp_path, resume=True, extend=True)
     assert [h["epoch"] for h in history] == [1, 2]

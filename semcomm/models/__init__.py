@@ -26,3 +26,7 @@ __all__ = [
     "ARCHITECTURES", "JSCCConfig", "JSCCModel", "JSCCOutput", "NoOptions", "architecture", "build_model",
     "cumulative_ratios", "register_architecture", "symbols_for_ratio",
 ]
+
+# The built-in architectures, registered in this order (their names' order in help and errors); a
+# new module of this package needs no line here: the registry imports every module on first use.
+from semcomm.models import conv, klt_refine, klt_rmn, klt_slim  # noqa: E402, F401, I001
