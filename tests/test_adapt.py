@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -70,17 +68,13 @@ def test_adaptation_changes_only_the_receiver_and_leaves_the_model_alone() -> No
     assert {id(p) for p in receiver_parameters(model)}.isdisjoint({id(p) for p in model.tx_residual.parameters()})
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, timeout=300)
-
-
-def test_cli_adapts_saves_and_sweeps(tmp_path: Path) -> None:
-    result = cli("adapt", "mnist-l3", "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "5:15", "--steps", "4",
+def test_cli_adapts_saves_and_sweeps(semcomm_cli, tmp_path: Path) -> None:
+    result = semcomm_cli("adapt", "mnist-l3", "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "5:15", "--steps", "4",
                  "--batch-size", "16", "--data-root", "embedded", "--out", str(tmp_path / "ad"))
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "ad" / "config.json").read_text())
     assert meta["adapted"]["from"] == "mnist-l3" and meta["adapted"]["config"]["channel"] == "rayleigh-block"
-    sweep = cli("sweep", str(tmp_path / "ad"), "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "10",
+    sweep = semcomm_cli("sweep", str(tmp_path / "ad"), "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "10",
                 "--n-images", "32", "--data-root", "embedded", "--out", str(tmp_path / "r.json"))
     assert sweep.returncode == 0, sweep.stderr
 
@@ -93,7 +87,7 @@ def test_cli_adapts_saves_and_sweeps(tmp_path: Path) -> None:
     (["--channel", "rayleigh-block", "--csi", "ls"], "CSI mode 'ls'"),
     (["--channel", "rayleigh-block", "--csi", "none"], "the receiver's LMMSE estimate of every coefficient is 0"),
 ])
-def test_cli_bad_adaptation_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    result = cli("adapt", "mnist-l3", "--data-root", "embedded", "--out", str(tmp_path / "ad"), *args)
+def test_cli_bad_adaptation_is_one_line(semcomm_cli, args: list[str], message: str, tmp_path: Path) -> None:
+    result = semcomm_cli("adapt", "mnist-l3", "--data-root", "embedded", "--out", str(tmp_path / "ad"), *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr

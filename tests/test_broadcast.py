@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -112,22 +110,20 @@ def test_broadcast_resumes_without_recomputing_or_losing_users(tmp_path: Path) -
         (["--users", "3", "--user-snr", "0,10"], "--users 3 but --user-snr lists 2 SNRs"),
     ],
 )
-def test_broadcast_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "semcomm", "broadcast", "mnist-l3", "--data-root", "embedded", "--n-images", "4",
-         "--link", "capacity", "--out", str(tmp_path / "b.json"), *args],
-        capture_output=True, text=True, timeout=300)
+def test_broadcast_bad_input_is_one_line(semcomm_cli, args: list[str], message: str, tmp_path: Path) -> None:
+    result = semcomm_cli("broadcast", "mnist-l3", "--data-root", "embedded", "--n-images", "4",
+                         "--link", "capacity", "--out", str(tmp_path / "b.json"), *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert message in lines[0], lines[0]
     assert not (tmp_path / "b.json").exists()
 
 
-def test_broadcast_command_line_writes_records_table_and_figure(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "semcomm", "broadcast", "mnist-l3", "--method", "linear,sscc,sscc-scalable",
+def test_broadcast_command_line_writes_records_table_and_figure(semcomm_cli, tmp_path: Path) -> None:
+    args = ["broadcast", "mnist-l3", "--method", "linear,sscc,sscc-scalable",
             "--codec", "jpeg", "--link", "capacity", "--users", "6", "--user-snr", "normal:15:5", "--n-images", "8",
             "--design-percentile", "0,50", "--data-root", "embedded", "--out", "b.json", "--plot", "b.png"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    result = semcomm_cli(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "b.json").read_text())
     methods = [m["name"] for m in data["config"]["methods"]]
@@ -139,7 +135,7 @@ def test_broadcast_command_line_writes_records_table_and_figure(tmp_path: Path) 
     assert data["config"]["methods"][2]["design_snr_db"] == worst  # the 0th percentile user's SNR
     assert "Broadcast to 6 users" in result.stdout and (tmp_path / "b.png").stat().st_size > 10_000
     # Rerunning computes nothing and changes nothing.
-    again = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    again = semcomm_cli(*args, cwd=tmp_path)
     assert again.returncode == 0 and "resuming b.json" in again.stderr
     assert json.loads((tmp_path / "b.json").read_text())["records"] == data["records"]
 

@@ -1,20 +1,14 @@
-"""The ``semcomm`` command line, run as a user runs it (a subprocess)."""
+"""The ``semcomm`` command line, run as a user runs it (the ``semcomm_cli`` fixture)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from semcomm.cli.parsing import parse_count, parse_snr_list
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 @pytest.mark.parametrize(
@@ -31,8 +25,8 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
         (["--channel", "rician", "--k-factor", "-1"], ["k_factor", "-1"]),
     ],
 )
-def test_bad_input_gives_one_line_error(args: list[str], names: list[str]) -> None:
-    result = run("ber", *args)
+def test_bad_input_gives_one_line_error(semcomm_cli, args: list[str], names: list[str]) -> None:
+    result = semcomm_cli("ber", *args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -41,9 +35,9 @@ def test_bad_input_gives_one_line_error(args: list[str], names: list[str]) -> No
         assert name in lines[0]
 
 
-def test_ber_job_writes_table_results_and_plot(tmp_path: Path) -> None:
+def test_ber_job_writes_table_results_and_plot(semcomm_cli, tmp_path: Path) -> None:
     out, fig = tmp_path / "ber.json", tmp_path / "ber.png"
-    result = run("ber", "--modulation", "16qam", "--snr", "0:10:5", "--bits", "4e4", "--out", str(out), "--plot", str(fig))
+    result = semcomm_cli("ber", "--modulation", "16qam", "--snr", "0:10:5", "--bits", "4e4", "--out", str(out), "--plot", str(fig))
     assert result.returncode == 0, result.stderr
     assert "16qam over awgn" in result.stdout and "BER theory" in result.stdout
     data = json.loads(out.read_text())
@@ -58,19 +52,19 @@ def test_ber_job_writes_table_results_and_plot(tmp_path: Path) -> None:
         assert im.format == "PNG" and im.size[0] > 400
 
 
-def test_ber_resumes_finished_points(tmp_path: Path) -> None:
+def test_ber_resumes_finished_points(semcomm_cli, tmp_path: Path) -> None:
     out = tmp_path / "ber.json"
-    first = run("ber", "--snr", "0,4", "--bits", "2e4", "--out", str(out))
+    first = semcomm_cli("ber", "--snr", "0,4", "--bits", "2e4", "--out", str(out))
     assert first.returncode == 0, first.stderr
     before = {r["snr_db"]: r for r in json.loads(out.read_text())["records"]}
-    second = run("ber", "--snr", "0,4,8", "--bits", "2e4", "--out", str(out))
+    second = semcomm_cli("ber", "--snr", "0,4,8", "--bits", "2e4", "--out", str(out))
     assert second.returncode == 0, second.stderr
     assert "2 of 3 points already done" in second.stderr
     after = {r["snr_db"]: r for r in json.loads(out.read_text())["records"]}
     assert sorted(after) == [0.0, 4.0, 8.0]
     assert after[0.0] == before[0.0] and after[4.0] == before[4.0]
     # A different experiment may not append to the same file.
-    clash = run("ber", "--snr", "0", "--bits", "3e4", "--out", str(out))
+    clash = semcomm_cli("ber", "--snr", "0", "--bits", "3e4", "--out", str(out))
     assert clash.returncode == 2 and "different configuration" in clash.stderr
 
 

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 from semcomm.data import (
-    DATASETS,
     dataset_info,
     ChecksumError,
     DataRootError,

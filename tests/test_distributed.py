@@ -37,6 +37,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_checkpoint_sweep_and_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
     result = torchrun(*TRAIN, "--epochs", "2", "--out", str(run))
@@ -87,6 +88,7 @@ def test_loss_weightings_train_under_torchrun(weighting: str, monkeypatch: pytes
     validate(TrainConfig(dataset="mnist", ratios=(1 / 49,), data_root="embedded", distortion="mse", weighting=weighting))
 
 
+@pytest.mark.slow
 def test_gradient_combining_weighting_is_one_line_in_a_torchrun_worker(tmp_path: Path) -> None:
     # A torchrun worker's environment: the refusal comes before the process group is joined.
     worker = {**ENV, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}

@@ -190,6 +190,7 @@ def test_a_worker_that_cannot_see_the_data_or_a_checkpoint_is_refused(scheduler:
             assert "\n" not in message
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_nothing_and_repeats_nothing(scheduler: str, tmp_path: Path) -> None:
     plan = _sweep("mnist-l3", snrs=(0.0, 5.0, 10.0, 15.0, 20.0, 25.0), names=("awgn",), n_images=128, batch_size=64)
     reference = _file(plan, tmp_path / "local.json")
@@ -222,7 +223,7 @@ def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_cli_executor_flags_give_one_line_errors(tmp_path: Path) -> None:
+def test_cli_executor_flags_give_one_line_errors(semcomm_cli, tmp_path: Path) -> None:
     sweep = ["sweep", "analog", "--dataset", "mnist", "--data-root", "embedded", "--n-images", "8", "--snr", "0"]
     cases = [
         ([*sweep, "--executor", "dask", "--scheduler", "nonsense"], ["bad --scheduler 'nonsense'", "tcp://HOST:PORT"]),
@@ -236,15 +237,15 @@ def test_cli_executor_flags_give_one_line_errors(tmp_path: Path) -> None:
         (["ber", "--executor", "dask", "--workers", "0"], ["bad --workers '0'"]),
         (["broadcast", "analog", "--dataset", "mnist", "--scheduler", "tcp://127.0.0.1:1"], ["--scheduler applies to"]),
     ]
-    procs = [(_start(*args, cwd=tmp_path), args, names) for args, names in cases]
-    for proc, args, names in procs:
-        _, stderr = proc.communicate(timeout=300)
-        lines = stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1, (args, stderr)
+    for args, names in cases:
+        result = semcomm_cli(*args, cwd=tmp_path)
+        lines = result.error_lines()
+        assert result.returncode == 2 and len(lines) == 1, (args, result.stderr)
         assert lines[0].startswith("error: ") and all(n in lines[0] for n in names), (args, lines[0])
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_sweep_on_two_dask_workers_writes_the_local_file(tmp_path: Path) -> None:
     args = ["sweep", "analog", "--method", "sscc", "--ratio", "1/8", "--codec", "jpeg", "--link", "capacity",
             "--dataset", "mnist", "--data-root", "embedded", "--n-images", "16", "--batch-size", "8", "--snr", "0,10",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,11 +127,11 @@ def _backbone(model):  # type: ignore[no-untyped-def]
     return _backbone_klt(model)
 
 
-def test_cli_sweeps_and_trains_on_a_folder(tmp_path: Path, mixed: Path) -> None:
+def test_cli_sweeps_and_trains_on_a_folder(semcomm_cli, tmp_path: Path, mixed: Path) -> None:
     env = {**os.environ, "SEMCOMM_CACHE": str(tmp_path / "cache")}
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, timeout=300, env=env)
+    def cli(*args: str):  # type: ignore[no-untyped-def]
+        return semcomm_cli(*args, env=env)
 
     swept = cli("sweep", "cifar10-l3", "--images", str(mixed), "--method", "linear,analog", "--snr", "10",
                 "--out", str(tmp_path / "r.json"))

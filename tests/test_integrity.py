@@ -224,7 +224,7 @@ def _bad_checkpoints(tmp_path: Path) -> dict[str, Path]:
     return runs
 
 
-def test_every_former_traceback_is_one_line(tmp_path: Path) -> None:
+def test_every_former_traceback_is_one_line(semcomm_cli, tmp_path: Path) -> None:
     runs = _bad_checkpoints(tmp_path)
     (tmp_path / "afile").write_text("x")
     mnist = ["analog", "--dataset", "mnist", "--data-root", "embedded", "--n-images", "8"]
@@ -261,22 +261,20 @@ def test_every_former_traceback_is_one_line(tmp_path: Path) -> None:
         (["demo", "--out", "afile"], ["--out 'afile' is a file; give a folder path"]),
         ([*train_ok, "--out", "afile/run"], ["--out", "'afile' is a file"]),
     ]
-    procs = [(_start(*args, cwd=tmp_path), args, names) for args, names in cases]
-    for proc, args, names in procs:
-        _, stderr = proc.communicate(timeout=300)
-        lines = stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1, (args, stderr)
+    for args, names in cases:
+        result = semcomm_cli(*args, cwd=tmp_path)
+        lines = result.error_lines()
+        assert result.returncode == 2 and len(lines) == 1, (args, result.stderr)
         assert lines[0].startswith("error: ") and all(n in lines[0] for n in names), (args, lines[0])
     assert not (tmp_path / "d").exists() and not (tmp_path / "results.json").exists()
 
 
-def test_values_that_mean_nothing_are_reported(tmp_path: Path) -> None:
+def test_values_that_mean_nothing_are_reported(semcomm_cli, tmp_path: Path) -> None:
     """A ratio that rounds to another one is stored as used, with a warning; --limit above the
     data says all images are used."""
-    result = subprocess.run(
-        [sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
-         "--layers", "1", "--ratio", "1e-5", "--limit", "99999", "--val", "0", "--batch-size", "500",
-         "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    result = semcomm_cli("train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
+                         "--layers", "1", "--ratio", "1e-5", "--limit", "99999", "--val", "0", "--batch-size", "500",
+                         "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     assert "warning: layer 1: --ratio 1e-05 rounds to 1 channel uses, so the ratio used (and stored) is 0.001276" in result.stderr
     assert "note: --limit 99999 is above the 2000 training images: all 2000 are used" in result.stderr

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -245,15 +243,10 @@ def test_bad_linear_settings_fail_with_one_line(monkeypatch: pytest.MonkeyPatch,
         sweep_methods(["linear"], [], SSCCSpec([], [], classifier="cifar10-l3"), "mnist", layer_ratios=(1 / 49,), data_root="embedded")
 
 
-def _semcomm(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = (env or dict(os.environ)) | {"COLUMNS": "200", "SEMCOMM_CACHE": str(cwd / "cache")}
-    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
-
-
-def test_cli_sweeps_linear_layers_with_accuracy(tmp_path: Path) -> None:
+def test_cli_sweeps_linear_layers_with_accuracy(semcomm_cli, tmp_path: Path) -> None:
     args = ["sweep", "mnist-l3", "--method", "linear", "--data-root", "embedded", "--n-images", "40", "--snr", "0,20",
             "--out", "r.json"]
-    proc = _semcomm(*args, cwd=tmp_path)
+    proc = semcomm_cli(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     jscc, linear = data["config"]["methods"]
@@ -269,14 +262,14 @@ def test_cli_sweeps_linear_layers_with_accuracy(tmp_path: Path) -> None:
     assert "linear" in proc.stdout
 
 
-def test_cli_linear_on_cifar10_takes_the_models_backbone_or_needs_training_data(tmp_path: Path) -> None:
+def test_cli_linear_on_cifar10_takes_the_models_backbone_or_needs_training_data(semcomm_cli, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SEMCOMM_DATA"}
     # matched to cifar10-l3, linear takes its backbone's KLT: no training data needed
-    proc = _semcomm("sweep", "cifar10-l3", "--method", "linear", "--data-root", "embedded", "--snr", "10", "--n-images", "20",
+    proc = semcomm_cli("sweep", "cifar10-l3", "--method", "linear", "--data-root", "embedded", "--snr", "10", "--n-images", "20",
                     cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     # with layers of its own (--ratio) it needs the KLT of the training split: one line
-    proc = _semcomm("sweep", "linear", "--dataset", "cifar10", "--ratio", "1/18", "--data-root", "embedded", "--snr", "10",
+    proc = semcomm_cli("sweep", "linear", "--dataset", "cifar10", "--ratio", "1/18", "--data-root", "embedded", "--snr", "10",
                     "--out", "other.json", cwd=tmp_path, env=env)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

@@ -74,6 +74,7 @@ def test_notebook_is_clean_nbformat4(path: Path) -> None:
         assert not magics, f"{path.name}: code cell {index} uses IPython magics / shell escapes: {magics}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path: Path, tmp_path: Path) -> None:
     nb = load(path)

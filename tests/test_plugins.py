@@ -25,10 +25,6 @@ from semcomm.execute import run_plan
 EXAMPLE = Path(__file__).with_name("plugin_example")
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, timeout=300, env=env)
-
-
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The tiny plugin package (tests/plugin_example) built and installed by pip into a
@@ -43,7 +39,10 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
-def test_an_installed_plugin_package_trains_and_sweeps_by_name(plugin_env: dict[str, str], tmp_path: Path) -> None:
+def test_an_installed_plugin_package_trains_and_sweeps_by_name(semcomm_cli, plugin_env: dict[str, str], tmp_path: Path) -> None:
+    def _cli(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
+        return semcomm_cli(*args, env=env, fresh=True)  # a fresh process: the plugin is on its PYTHONPATH
+
     help_text = _cli("train", "--help", env=plugin_env).stdout
     assert "--hidden" in help_text and "tiny" in help_text  # the plugin's option is a flag, its key an --arch
     run = tmp_path / "tiny-run"
@@ -75,10 +74,9 @@ def test_an_installed_plugin_package_trains_and_sweeps_by_name(plugin_env: dict[
     assert class_task.returncode == 2 and "the tiny architecture serves recon, not class" in class_task.stderr
 
 
-def test_without_the_plugin_its_names_are_one_line_errors(tmp_path: Path) -> None:
-    env = dict(os.environ)
-    result = _cli("sweep", "analog", "--method", "mean-colour", "--dataset", "mnist", "--snr", "10", "--data-root", "embedded",
-                  "--out", str(tmp_path / "r.json"), env=env)
+def test_without_the_plugin_its_names_are_one_line_errors(semcomm_cli, tmp_path: Path) -> None:
+    result = semcomm_cli("sweep", "analog", "--method", "mean-colour", "--dataset", "mnist", "--snr", "10", "--data-root",
+                         "embedded", "--out", str(tmp_path / "r.json"))
     assert result.returncode == 2 and result.stderr.startswith("error: unknown method 'mean-colour'; choose one of: analog")
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,15 +109,10 @@ def test_bad_sscc_settings_fail_with_one_line() -> None:
         SSCCMethod("jpeg", "turbo", "cifar10", 1 / 6)
 
 
-def _semcomm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, cwd=cwd, env=env)
-
-
-def test_cli_sweeps_jscc_and_sscc_into_one_file_and_resumes(tmp_path: Path) -> None:
+def test_cli_sweeps_jscc_and_sscc_into_one_file_and_resumes(semcomm_cli, tmp_path: Path) -> None:
     args = ["sweep", "mnist-l3", "--method", "sscc", "--codec", "jpeg", "--link", "ldpc,capacity",
             "--data-root", "embedded", "--n-images", "40", "--snr", "5,20", "--out", "r.json", "--plot", "fig.png"]
-    first = _semcomm(*args, cwd=tmp_path)
+    first = semcomm_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     methods = [m["name"] for m in data["config"]["methods"]]
@@ -131,7 +123,7 @@ def test_cli_sweeps_jscc_and_sscc_into_one_file_and_resumes(tmp_path: Path) -> N
     assert len(data["records"]) == 2 * 3 + 4 and (tmp_path / "fig.png").stat().st_size > 10_000
     # The SSCC ratio defaults to the JSCC model's total ratio.
     assert {r["ratio"] for r in data["records"] if r["layer"] in (None, 3)} == {data["config"]["methods"][0]["ratio"]}
-    again = _semcomm(*args, cwd=tmp_path)
+    again = semcomm_cli(*args, cwd=tmp_path)
     assert again.returncode == 0 and "6 of 6 points already done" in again.stderr
     assert json.loads((tmp_path / "r.json").read_text())["records"] == data["records"]
 
@@ -149,8 +141,8 @@ def test_cli_sweeps_jscc_and_sscc_into_one_file_and_resumes(tmp_path: Path) -> N
         ([], ["nothing to sweep"]),
     ],
 )
-def test_bad_sscc_sweeps_fail_with_one_line(tmp_path: Path, args: list[str], words: list[str]) -> None:
-    proc = _semcomm("sweep", *args, "--data-root", "embedded", "--n-images", "8", "--snr", "10", cwd=tmp_path)
+def test_bad_sscc_sweeps_fail_with_one_line(semcomm_cli, tmp_path: Path, args: list[str], words: list[str]) -> None:
+    proc = semcomm_cli("sweep", *args, "--data-root", "embedded", "--n-images", "8", "--snr", "10", cwd=tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert all(w in lines[0] for w in words), lines[0]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,12 +218,7 @@ def test_plot_sweep_draws_layers_links_and_null_layers(tmp_path: Path) -> None:
     assert [ratio_label(r) for r in (1 / 9, 0.5, 1 / 6 + 1 / 18, 0.1234567)] == ["1/9", "1/2", "2/9", "0.123"]
 
 
-def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "semcomm", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
-
-
-def test_cli_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
+def test_cli_bad_inputs_give_one_line_errors(semcomm_cli, tmp_path: Path) -> None:
     ok = ["analog", "--dataset", "mnist", "--data-root", "embedded", "--n-images", "8"]
     cases = [
         (["sweep", *ok, "--channel", "awgn,nope"], ["'nope'", "awgn, rayleigh-block"]),
@@ -235,11 +228,10 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
         (["sweep", *ok, "--n-images", "0"], ["--n-images", "positive whole number"]),
         (["plot", "missing.json"], ["'missing.json' does not exist"]),
     ]
-    procs = [(_start(*args, cwd=tmp_path), args, names) for args, names in cases]  # run side by side
-    for proc, args, names in procs:
-        stdout, stderr = proc.communicate(timeout=300)
-        lines = stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1, (args, stderr)
+    for args, names in cases:
+        result = semcomm_cli(*args, cwd=tmp_path)
+        lines = result.error_lines()
+        assert result.returncode == 2 and len(lines) == 1, (args, result.stderr)
         assert lines[0].startswith("error: ") and all(n in lines[0] for n in names), (args, lines[0])
     assert not (tmp_path / "results.json").exists()
 
@@ -252,22 +244,20 @@ def test_channel_options_go_to_the_channels_that_take_them() -> None:
         channels.sweep_option_kwargs(["awgn"], {"--k-factor": None, "--block-len": "4"})
 
 
-def test_cli_sweep_resumes_and_plot_writes_png(tmp_path: Path) -> None:
+def test_cli_sweep_resumes_and_plot_writes_png(semcomm_cli, tmp_path: Path) -> None:
     args = ["sweep", "analog", "--dataset", "mnist", "--data-root", "embedded", "--n-images", "64"]
     args += ["--batch-size", "32", "--channel", "awgn,rayleigh-block", "--out", "r.json"]
-    first = _start(*args, "--snr", "0,10", cwd=tmp_path)
-    stdout, stderr = first.communicate(timeout=300)
-    assert first.returncode == 0, stderr
-    assert "images: 64 mnist test images from the embedded sample" in stderr
-    assert "Sweep on mnist" in stdout and "analog" in stdout and "rayleigh-block" in stdout and "PSNR [dB]" in stdout
-    second = _start(*args, "--snr", "0,10,20", cwd=tmp_path)
-    stdout, stderr = second.communicate(timeout=300)
-    assert second.returncode == 0, stderr
-    assert "resuming r.json: 4 of 6 points already done" in stderr
+    first = semcomm_cli(*args, "--snr", "0,10")
+    assert first.returncode == 0, first.stderr
+    assert "images: 64 mnist test images from the embedded sample" in first.stderr
+    assert "Sweep on mnist" in first.stdout and "analog" in first.stdout and "rayleigh-block" in first.stdout
+    assert "PSNR [dB]" in first.stdout
+    second = semcomm_cli(*args, "--snr", "0,10,20")
+    assert second.returncode == 0, second.stderr
+    assert "resuming r.json: 4 of 6 points already done" in second.stderr
     assert len(json.loads((tmp_path / "r.json").read_text())["records"]) == 6
-    plot = _start("plot", "r.json", "--out", "fig.png", cwd=tmp_path)
-    stdout, stderr = plot.communicate(timeout=300)
-    assert plot.returncode == 0, stderr
+    plot = semcomm_cli("plot", "r.json", "--out", "fig.png")
+    assert plot.returncode == 0, plot.stderr
     with Image.open(tmp_path / "fig.png") as im:
         assert im.format == "PNG" and im.size[0] > 800
 

@@ -136,19 +136,16 @@ def test_layer_losses_follow_the_layout() -> None:
     assert set(out.tasks[1]) == {"class", "thumb"} and out.tasks[1]["thumb"].shape == (6, thumb.outputs)
 
 
-def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
+def test_tasks_train_sweep_and_plot_from_the_cli(semcomm_cli, tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
 
-    run = subprocess.run([sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
+    run = semcomm_cli("train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
                           "--limit", "128", "--val", "0", "--tasks", "1:coarse2,recon;2:class,edges,recon", "--layers", "2",
-                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+                          "--out", str(tmp_path / "run"))
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["tasks"] == "1:coarse2,recon;2:class,edges,recon"
-    sweep = subprocess.run([sys.executable, "-m", "semcomm", "sweep", str(tmp_path / "run"), "--data-root", "embedded",
-                            "--snr", "0,10", "--n-images", "64", "--out", str(tmp_path / "r.json")],
-                           capture_output=True, text=True, timeout=300)
+    sweep = semcomm_cli("sweep", str(tmp_path / "run"), "--data-root", "embedded",
+                            "--snr", "0,10", "--n-images", "64", "--out", str(tmp_path / "r.json"))
     assert sweep.returncode == 0, sweep.stderr
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["schema"] == 2
@@ -160,8 +157,7 @@ def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
     assert set(by_layer[2]["tasks"]["class"]) == {"accuracy", "coarse4 accuracy", "coarse2 accuracy"}
     assert set(by_layer[1]["tasks"]["coarse2"]) == {"accuracy"}
     assert "coarse2 accuracy" in sweep.stdout
-    plot = subprocess.run([sys.executable, "-m", "semcomm", "plot", str(tmp_path / "r.json"), "--out", str(tmp_path / "f.png")],
-                          capture_output=True, text=True, timeout=300)
+    plot = semcomm_cli("plot", str(tmp_path / "r.json"), "--out", str(tmp_path / "f.png"))
     assert plot.returncode == 0 and (tmp_path / "f.png").stat().st_size > 0, plot.stderr
 
 
@@ -178,9 +174,7 @@ def test_tasks_train_sweep_and_plot_from_the_cli(tmp_path: Path) -> None:
     (["--tasks", "1:class,recon;2:class,recon;3:class,edges,recon", "--proxy-attention", "--proxy-weight", "0"],
      "bad --proxy-weight 0: it must be a number > 0"),
 ])
-def test_bad_task_options_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_bad_task_options_are_one_line(semcomm_cli, args: list[str], message: str, tmp_path: Path) -> None:
 
     if "UNLABELLED" in args:  # a folder of two images without class sub-folders
         from PIL import Image
@@ -189,8 +183,8 @@ def test_bad_task_options_are_one_line(args: list[str], message: str, tmp_path: 
         for i in range(2):
             Image.new("L", (28, 28), 40 * i).save(tmp_path / "pics" / f"{i}.png")
         args = [str(tmp_path / "pics") if a == "UNLABELLED" else a for a in args]
-    result = subprocess.run([sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--out", str(tmp_path / "r"),
-                             *args], capture_output=True, text=True, timeout=300)
+    result = semcomm_cli("train", "--data-root", "embedded", "--out", str(tmp_path / "r"),
+                             *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
 
@@ -258,15 +252,13 @@ def test_untrained_proxy_attention_leaves_the_main_feature_unchanged_and_its_inj
     assert attention.inject["cue"].weight.grad.abs().sum() > 0
 
 
-def test_proxy_attention_trains_and_sweeps_with_its_gates(tmp_path: Path) -> None:
+def test_proxy_attention_trains_and_sweeps_with_its_gates(semcomm_cli, tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
 
     spec = "1:class,recon;2:class,thumb,edges,recon"
-    run = subprocess.run([sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
+    run = semcomm_cli("train", "--data-root", "embedded", "--epochs", "1", "--width", "8",
                           "--limit", "128", "--val", "0", "--layers", "2", "--tasks", spec, "--proxy-attention",
-                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+                          "--out", str(tmp_path / "run"))
     assert run.returncode == 0, run.stderr
     from semcomm.models.checkpoint import load_checkpoint
 
@@ -274,9 +266,8 @@ def test_proxy_attention_trains_and_sweeps_with_its_gates(tmp_path: Path) -> Non
     assert meta["model"]["proxy_attention"] is True and model.proxy_attention.names == ["thumb", "edges"]
     assert set(model.task_heads) == {"class"}  # the proxies are branches of the attention, not plain heads
     assert bool(model.proxy_attention.seen.all())  # the running cue variances were fed
-    sweep = subprocess.run([sys.executable, "-m", "semcomm", "sweep", str(tmp_path / "run"), "--data-root", "embedded",
-                            "--snr", "10", "--n-images", "32", "--out", str(tmp_path / "r.json")],
-                           capture_output=True, text=True, timeout=300)
+    sweep = semcomm_cli("sweep", str(tmp_path / "run"), "--data-root", "embedded",
+                            "--snr", "10", "--n-images", "32", "--out", str(tmp_path / "r.json"))
     assert sweep.returncode == 0, sweep.stderr
     top = [r for r in json.loads((tmp_path / "r.json").read_text())["records"] if r["layer"] == 2][0]
     assert set(top["tasks"]["thumb"]) == {"mse", "gate"} and 0 <= top["tasks"]["thumb"]["gate"] < 1

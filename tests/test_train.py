@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,11 +113,6 @@ def test_loss_weightings() -> None:
         get_weighting("gradnorm9", 2)
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "semcomm", *args], capture_output=True, text=True, timeout=300,
-                          env=env)
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -138,29 +131,29 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["--images", "/nonexistent/folder"], "--images '/nonexistent/folder' is not a folder of images"),
     ],
 )
-def test_train_bad_input_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    result = cli("train", "--data-root", "embedded", "--out", str(tmp_path / "run"), *args)
+def test_train_bad_input_one_line(semcomm_cli, args: list[str], message: str, tmp_path: Path) -> None:
+    result = semcomm_cli("train", "--data-root", "embedded", "--out", str(tmp_path / "run"), *args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
 
 
-def test_train_without_data_root_says_how_to_give_one(tmp_path: Path) -> None:
+def test_train_without_data_root_says_how_to_give_one(semcomm_cli, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SEMCOMM_DATA"}
-    result = cli("train", "--out", str(tmp_path / "run"), env=env)
+    result = semcomm_cli("train", "--out", str(tmp_path / "run"), env=env)
     assert result.returncode == 2 and "--data-root" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_sweep_refuses_a_pickle_checkpoint(tmp_path: Path) -> None:
+def test_sweep_refuses_a_pickle_checkpoint(semcomm_cli, tmp_path: Path) -> None:
     torch.save({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
-    result = cli("sweep", str(tmp_path), "--snr", "10", "--out", str(tmp_path / "r.json"))
+    result = semcomm_cli("sweep", str(tmp_path), "--snr", "10", "--out", str(tmp_path / "r.json"))
     assert result.returncode == 2 and "not a safetensors checkpoint" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
+def test_train_then_sweep_command_lines(semcomm_cli, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = cli("train", "--data-root", "embedded", "--limit", "160", "--val", "32", "--epochs", "1", "--width", "8",
+    result = semcomm_cli("train", "--data-root", "embedded", "--limit", "160", "--val", "32", "--epochs", "1", "--width", "8",
                  "--layers", "2", "--ratio", "1/49", "--out", str(run))
     assert result.returncode == 0, result.stderr
     assert "train PSNR per layer" in result.stdout and (run / "model.safetensors").is_file()
@@ -168,7 +161,7 @@ def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
     meta = json.loads((run / "config.json").read_text())
     assert meta["model"]["arch"] == "klt-refine" and meta["train"]["sample_layers"] and meta["train"]["distortion"] == "log-mse"
     out = tmp_path / "res.json"
-    result = cli("sweep", str(run), "--snr", "0,10", "--n-images", "64", "--data-root", "embedded", "--out", str(out))
+    result = semcomm_cli("sweep", str(run), "--snr", "0,10", "--n-images", "64", "--data-root", "embedded", "--out", str(out))
     assert result.returncode == 0, result.stderr
     records = json.loads(out.read_text())["records"]
     assert {(r["snr_db"], r["layer"]) for r in records} == {(0.0, 1), (0.0, 2), (10.0, 1), (10.0, 2)}
@@ -176,8 +169,8 @@ def test_train_then_sweep_command_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif("mnist-l3" not in pretrained_names(), reason="the pretrained mnist-l3 model is not shipped")
-def test_demo_writes_results_and_figure(tmp_path: Path) -> None:
-    result = cli("demo", "--out", str(tmp_path), "--snr", "0,20")
+def test_demo_writes_results_and_figure(semcomm_cli, tmp_path: Path) -> None:
+    result = semcomm_cli("demo", "--out", str(tmp_path), "--snr", "0,20")
     assert result.returncode == 0, result.stderr
     records = json.loads((tmp_path / "results.json").read_text())["records"]
     assert {r["method"] for r in records} == {"mnist-l3", "analog", "linear", "jpeg+ldpc", "jpeg+capacity"}

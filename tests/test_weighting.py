@@ -3,8 +3,6 @@ problems where the right answer is known; and their use in training."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -174,8 +172,8 @@ def test_each_weighting_trains_and_resumes_exactly(name: str, tmp_path: Path) ->
     assert resumed[-1]["loss"] == whole[-1]["loss"] and resumed[-1]["weights"] == whole[-1]["weights"]
 
 
-def test_weighting_options_and_losses_are_checked_in_one_line(tmp_path: Path) -> None:
-    base = [sys.executable, "-m", "semcomm", "train", "--data-root", "embedded", "--out", str(tmp_path / "r")]
+def test_weighting_options_and_losses_are_checked_in_one_line(semcomm_cli, tmp_path: Path) -> None:
+    base = ["train", "--data-root", "embedded", "--out", str(tmp_path / "r")]
     cases = [
         (["--weighting", "uncertainty"], "--weighting uncertainty takes ratios of task losses"),
         (["--weighting", "dwa", "--distortion", "mse", "--weighting-opt", "alpha=2"], "--weighting dwa takes no --weighting-opt alpha"),
@@ -187,8 +185,8 @@ def test_weighting_options_and_losses_are_checked_in_one_line(tmp_path: Path) ->
         (["--weighting", "gradsplit", "--arch", "conv"], "splits the convolutions a model declares (split_modules): 'conv' declares none"),
     ]
     for args, message in cases:
-        result = subprocess.run(base + args, capture_output=True, text=True, timeout=300)
-        lines = result.stderr.strip().splitlines()
+        result = semcomm_cli(*base, *args)
+        lines = result.error_lines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
 
 

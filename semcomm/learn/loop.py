@@ -37,7 +37,7 @@ from semcomm.errors import FieldError
 import semcomm.learn.distributed as distributed
 from semcomm.learn.checkpointing import restore, save_epoch, state_files
 from semcomm.learn.config import TrainConfig, validate
-from semcomm.learn.data import TrainingSet, training_set
+from semcomm.learn.data import training_set
 from semcomm.learn.objective import LOSS_TO_PSNR, Objective
 from semcomm.models.base import JSCCModel, build_model
 from semcomm.models.checkpoint import MODEL_FILE
