@@ -86,3 +86,34 @@ def test_count_parsing() -> None:
     for bad in ("-5", "0", "1.5", "abc", "nan"):
         with pytest.raises(ValueError, match="positive whole number"):
             parse_count(bad, "--bits")
+
+
+@pytest.mark.parametrize("command", [
+    ["sweep", "analog", "--dataset", "mnist", "--data-root", "embedded", "--snr", "10"],
+    ["broadcast", "mnist-l3", "--data-root", "embedded", "--n-images", "4"],
+    ["adapt", "mnist-l3", "--data-root", "embedded", "--steps", "1"],
+    ["train", "--data-root", "embedded", "--epochs", "1"],
+])
+@pytest.mark.parametrize(("device", "message"), [
+    ("meta", "bad --device 'meta': expected cpu, cuda, cuda:N or mps"),
+    ("gpu7", "bad --device 'gpu7': expected cpu, cuda, cuda:N or mps"),
+    ("cuda", "--device 'cuda': this machine's torch has no usable CUDA device; use cpu"),
+    ("mps", "--device 'mps': this machine's torch has no usable MPS device; use cpu"),
+])
+def test_every_command_that_computes_takes_a_device_or_names_it_in_one_line(semcomm_cli, command: list[str], device: str,
+                                                                          message: str, tmp_path: Path) -> None:
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available() or device == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"this machine has a {device} device")
+    result = semcomm_cli(*command, "--device", device, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.error_lines() == [f"error: {message}"], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_on_the_cpu_device_is_the_default_sweep(semcomm_cli, tmp_path: Path) -> None:
+    common = ["sweep", "mnist-l3", "--method", "linear", "--data-root", "embedded", "--n-images", "32", "--snr", "0,10"]
+    assert semcomm_cli(*common, "--out", "a.json").returncode == 0
+    assert semcomm_cli(*common, "--device", "cpu", "--out", "b.json").returncode == 0
+    a, b = (json.loads((tmp_path / f).read_text())["records"] for f in ("a.json", "b.json"))
+    assert a == b

@@ -76,7 +76,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert isinstance(method, JSCCMethod) and method.dataset == "mnist"
     results = method.transmit(x, ch, 5.0, "perfect", torch.Generator().manual_seed(2))
     assert [r.ratio for r in results] == pytest.approx(model.config.cumulative_ratios())
-    assert torch.equal(results[2].recon, a.recon[2])
+    assert torch.allclose(results[2].recon, a.recon[2], atol=1e-5)  # channels-last convolutions: last-bit rounding
 
 
 def test_non_safetensors_checkpoint_is_refused(tmp_path: Path) -> None:

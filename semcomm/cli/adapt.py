@@ -13,7 +13,7 @@ import channels
 from semcomm.atomic import check_writable
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import with_channel_options
-from semcomm.cli.parsing import parse_count, parse_snr_range
+from semcomm.cli.parsing import parse_count, parse_device, parse_snr_range
 from semcomm.data import EMBEDDED, ENV_VAR, load_images
 from semcomm.seeding import check_seed
 
@@ -39,6 +39,7 @@ def adapt(
     diversity: Annotated[float, typer.Option(help="weight of the diversity term (minus the entropy of the batch's mean class prediction), against collapse onto one class")] = 1.0,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     force: Annotated[bool, typer.Option(help="overwrite a model already in --out")] = False,
+    device: Annotated[str, typer.Option(help="where the model, the images and every draw live: cpu, cuda, cuda:N or mps")] = "cpu",
     *,
     channel_options: dict[str, str | None],
 ) -> None:
@@ -54,7 +55,8 @@ def adapt(
                       steps=parse_count(steps, "--steps"), batch_size=parse_count(batch_size, "--batch-size"), lr=lr, ema=ema,
                       threshold=threshold, passes=parse_count(passes, "--passes"), similar=similar, adversarial=adversarial,
                       diversity=diversity, seed=seed)
-    net, meta = load_checkpoint(model)
+    where = parse_device(device)
+    net, meta = load_checkpoint(model, device=where)
     if net.config.arch != "klt-refine":  # adaptation acts on klt-refine's receiver (semcomm.learn.adapt)
         raise ValueError(f"adapt needs a klt-refine model; {model!r} is {net.config.arch!r}")
     check_target(meta.get("train", {}), cfg)
@@ -62,7 +64,7 @@ def adapt(
         raise ValueError(f"{str(out)!r} already holds a model: --force overwrites it, or choose another --out")
     root = data_root or os.environ.get(ENV_VAR) or EMBEDDED
     data = load_images(net.config.dataset, root, "test" if root == EMBEDDED else "train")
-    link = TargetLink(net, torch.from_numpy(data.images), cfg)
+    link = TargetLink(net, torch.from_numpy(data.images).to(where), cfg)
     with progress_bar() as bar:
         task = bar.add_task("adapting", total=cfg.steps)
         adapted, history = adapt_model(net, link, cfg, progress=lambda step, stats: bar.update(

@@ -12,7 +12,7 @@ import channels
 from semcomm.cli.app import app, check_outputs, console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
 from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SourcesArgument, dataset_help, with_channel_options
-from semcomm.cli.parsing import parse_count, parse_methods, parse_names, parse_percentiles, parse_user_snr
+from semcomm.cli.parsing import parse_count, parse_device, parse_methods, parse_names, parse_percentiles, parse_user_snr
 from semcomm.cli.sweep import say_images
 from semcomm.codecs import codec_names
 from semcomm.links import link_names
@@ -64,6 +64,7 @@ def broadcast(
     data_root: Annotated[Optional[str], typer.Option(help="data root with the test set, or 'embedded'")] = None,
     n_images: Annotated[Optional[str], typer.Option(help="images every user receives (the first N test images; default 100, every image of --images)")] = None,
     batch_size: Annotated[str, typer.Option(help="images per batch")] = "100",
+    device: Annotated[str, typer.Option(help="where models and draws run: cpu, cuda, cuda:N or mps (the same numbers up to float rounding)")] = "cpu",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     *,
     channel_options: dict[str, str | None],
@@ -85,6 +86,7 @@ def broadcast(
         None if layer_percentiles is None else parse_percentiles(layer_percentiles, "--layer-percentiles"),
         seed, parse_count(batch_size, "--batch-size"), channels.sweep_option_kwargs(channel_names, channel_options),
         data_root, parse_count(n_images, "--n-images") if n_images is not None else None if images is not None else 100,
+        parse_device(device),
     )
     say_images(plan, data_root, images)
     records = run_to_file(plan, out, executor)

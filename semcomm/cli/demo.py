@@ -31,7 +31,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="output folder: results.json, fig.png")] = Path("demo"),
     model: Annotated[Optional[str], typer.Option(help="pretrained model or run directory (default: mnist-l3, or cifar10-l3 with --images)")] = None,
     images: Annotated[Optional[str], typer.Option(help=IMAGES_HELP + ": the demo on them, with a model that takes them")] = None,
-    snr: Annotated[str, typer.Option(help="AWGN Es/N0 in dB")] = "-5:20:2.5",
+    snr: Annotated[str, typer.Option(help="AWGN Es/N0 in dB")] = "-5:20:5",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
 ) -> None:
     """The quick-start job: a pretrained multi-resolution JSCC model, the uncoded analog

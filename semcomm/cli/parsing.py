@@ -196,14 +196,27 @@ def parse_names(text: str) -> list[str]:
     return list(dict.fromkeys(t.strip() for t in text.split(",")))
 
 
+#: The device types ``--device`` takes.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
 def parse_device(name: str) -> torch.device:
-    """A torch device the machine has, or a one-line error."""
+    """A torch device this machine has (``cpu``, ``cuda``, ``cuda:N``, ``mps``), or a one-line
+    error naming it."""
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"bad --device {name!r}: expected cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name!r}: this torch has no usable CUDA device; use cpu")
+    except (RuntimeError, ValueError):
+        raise ValueError(f"bad --device {name!r}: expected cpu, cuda, cuda:N or mps") from None
+    if device.type not in DEVICE_TYPES:
+        raise ValueError(f"bad --device {name!r}: expected cpu, cuda, cuda:N or mps")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name!r}: this machine's torch has no usable CUDA device; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices "
+                             f"(cuda:0 ... cuda:{torch.cuda.device_count() - 1})")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {name!r}: this machine's torch has no usable MPS device; use cpu")
     return device
 
 

@@ -13,7 +13,7 @@ import channels
 from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
 from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SNR_HELP, SourcesArgument, dataset_help, with_channel_options
-from semcomm.cli.parsing import parse_count, parse_methods, parse_names, parse_snr_list
+from semcomm.cli.parsing import parse_count, parse_device, parse_methods, parse_names, parse_snr_list
 from semcomm.codecs import codec_names
 from semcomm.data import images_root
 from semcomm.links import link_names
@@ -104,6 +104,7 @@ def sweep(
     batch_size: Annotated[str, typer.Option(help="images per batch")] = "256",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     n_images: Annotated[Optional[str], typer.Option(help="evaluate on the first N test images only")] = None,
+    device: Annotated[str, typer.Option(help="where models and draws run: cpu, cuda, cuda:N or mps (the same numbers up to float rounding)")] = "cpu",
     *,
     channel_options: dict[str, str | None],
     executor: ExecutorChoice,
@@ -117,7 +118,7 @@ def sweep(
         parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
         channel_names, csi_modes, snrs, seed, parse_count(batch_size, "--batch-size"),
         channels.sweep_option_kwargs(channel_names, channel_options), data_root,
-        None if n_images is None else parse_count(n_images, "--n-images"),
+        None if n_images is None else parse_count(n_images, "--n-images"), parse_device(device),
     )
     say_images(plan, data_root, images)
     records = run_to_file(plan, out, executor)

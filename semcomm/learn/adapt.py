@@ -146,17 +146,17 @@ class TargetLink:
         self._model = model
         self._images = images
         self._cfg = cfg
-        self._channel = channels.get(cfg.channel, **cfg.channel_kwargs)
+        self._channel = channels.get(cfg.channel, **cfg.channel_kwargs).to(images.device)
         channels.check_csi(cfg.csi, self._channel)
-        self._generator = torch.Generator().manual_seed(cfg.seed)
+        self._generator = torch.Generator(device=images.device).manual_seed(cfg.seed)
 
     def __iter__(self) -> Iterator[Received]:
         lo, hi = self._cfg.snr
         while True:
             g = self._generator
-            idx = torch.randint(0, len(self._images), (self._cfg.batch_size,), generator=g)
+            idx = torch.randint(0, len(self._images), (self._cfg.batch_size,), generator=g, device=g.device)
             x = self._images[idx].float() / 255
-            snr = lo + (hi - lo) * torch.rand(len(idx), generator=g)
+            snr = lo + (hi - lo) * torch.rand(len(idx), generator=g, device=g.device)
             with torch.no_grad():
                 sent = self._model.send(x, self._channel, snr, self._cfg.csi, g)
             yield Received(c_hat=sent.c_hat, noise_var=sent.noise_var)
@@ -230,7 +230,7 @@ def _decode(model: KLTRefineJSCC, batch: Received, layer: torch.Tensor, noise: t
     out = model.receive(c_hat, batch.noise_var, layer)
     order = torch.cat([torch.nonzero(layer == l).flatten() for l in range(model.config.num_layers)])
     inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(len(order))
+    inverse[order] = torch.arange(len(order), device=order.device)
     logits = torch.cat([tasks["class"] for tasks in out.tasks])
     return torch.cat(out.recon)[inverse], logits[inverse], torch.cat(out.features)[inverse]
 
@@ -263,21 +263,22 @@ def adapt(
     if any("class" not in tasks for tasks in model.layout.layers):
         raise ValueError("adapt self-trains the class head of every layer: the model must serve class at each layer")
     torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed + 1)
+    device = model.gain_log.device
+    g = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     student, teacher = copy.deepcopy(model).train(), copy.deepcopy(model).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     width = student.task_heads["class"][0].in_features
-    discriminator = nn.Sequential(nn.Linear(width, 64), nn.PReLU(), nn.Linear(64, 1))
+    discriminator = nn.Sequential(nn.Linear(width, 64), nn.PReLU(), nn.Linear(64, 1)).to(device)
     opt = torch.optim.Adam([*receiver_parameters(student), *discriminator.parameters()], lr=cfg.lr)
     history = []
     for step, batch in zip(range(cfg.steps), received):
         t0 = time.perf_counter()
         n, L = batch.c_hat.shape[0], model.config.num_layers
-        layer = torch.randint(0, L, (n,), generator=g)
+        layer = torch.randint(0, L, (n,), generator=g, device=device)
         with torch.no_grad():
             std = _error_std(teacher, batch)
-            passes = [_decode(teacher, batch, layer, cfg.perturbation * std * torch.randn(std.shape, generator=g))
+            passes = [_decode(teacher, batch, layer, cfg.perturbation * std * torch.randn(std.shape, generator=g, device=device))
                       for _ in range(cfg.passes)]
             probs = torch.stack([p[1].softmax(-1) for p in passes])  # [T, B, classes]
             recon_target = _decode(teacher, batch, layer)[0]

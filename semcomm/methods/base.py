@@ -65,6 +65,11 @@ class Method(ABC):
         """What identifies this method in a results file's config (its name and settings)."""
         return {"name": self.name}
 
+    def to(self, device: torch.device | str) -> Method:
+        """This method with its tensors (a model's weights, a KLT) on ``device``; returns
+        itself (the default: a method without tensors of its own)."""
+        return self
+
     def check_images(self, shape: tuple[int, int, int]) -> None:
         """Raise a one-line ``ValueError`` if the method cannot send images of ``shape``
         ``(C, H, W)`` (called for every image size of a sweep before any work; default: any)."""

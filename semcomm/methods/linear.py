@@ -144,6 +144,10 @@ class LinearMethod(Method):
         tiles = -(-shape[1] // th) * -(-shape[2] // tw)
         return cumulative_ratios(tuple(tiles * k for k in self.layer_symbols), math.prod(shape))
 
+    def to(self, device: torch.device | str) -> LinearMethod:
+        self.softcast.to(device)
+        return self
+
     def check_images(self, shape: tuple[int, int, int]) -> None:
         if shape[0] != self.shape[0]:
             raise ValueError(f"method 'linear' has a KLT of {self.shape[0]}-channel images; these have {shape[0]} channels")

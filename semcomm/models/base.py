@@ -356,6 +356,18 @@ class JSCCModel(nn.Module):
         """The transmitter: images ``[B, C, H, W]`` in [0, 1] -> ``L`` complex layers ``[B, k_l]``."""
         raise NotImplementedError
 
+    def channel_input(self, images: torch.Tensor) -> Any:
+        """What the SNR-agnostic transmitter makes of ``images`` before the channel (whatever
+        :meth:`from_channel_input` takes): a sweep computes it once per image and reuses it at
+        every SNR, channel and CSI mode. The default is the images themselves (no reuse)."""
+        return images
+
+    def from_channel_input(self, sent: Any, channel: channels.Channel, snr_db: float | torch.Tensor, csi: str = "perfect",
+                           generator: torch.Generator | None = None) -> JSCCOutput:
+        """Every layer's outputs from :meth:`channel_input`'s result sent over ``channel``: the
+        same as ``forward`` on the images, draw for draw."""
+        return self(sent, channel, snr_db, csi=csi, generator=generator)
+
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task's loss reaches (what gradient-combining weightings look
         at); default: all of them."""

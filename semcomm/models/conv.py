@@ -224,7 +224,14 @@ class MultiResJSCC(JSCCModel):
     ) -> JSCCOutput:
         if decode_layers is not None:
             raise ValueError("the conv architecture decodes every layer: it takes no decode_layers")
-        layers = self.encode(images)
+        return self.from_channel_input(self.encode(images), channel, snr_db, csi, generator)
+
+    def channel_input(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The layers of symbols (:meth:`encode`): SNR-agnostic."""
+        return self.encode(images)
+
+    def from_channel_input(self, layers: list[torch.Tensor], channel: channels.Channel, snr_db: float | torch.Tensor,
+                           csi: str = "perfect", generator: torch.Generator | None = None) -> JSCCOutput:
         out = channel(torch.cat(layers, dim=-1), snr_db, generator=generator)
         rx = channels.receive(out, csi, method="mmse")
         # With h or its pilot estimate (perfect, ls, lmmse), MMSE equalisation reports its MSE.

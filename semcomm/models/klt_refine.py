@@ -280,7 +280,21 @@ class KLTRefineJSCC(JSCCModel):
              csi: str = "perfect", generator: torch.Generator | None = None) -> Sent:
         """Encode ``images`` ``[B, C, H, W]``, send them over ``channel`` and apply the linear
         front end (:class:`Sent`); :meth:`receive` takes it from there."""
-        symbols, scales, tiling = self._encode(images)
+        return self._over_channel(self._encode(images), channel, snr_db, csi, generator)
+
+    def channel_input(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Tiling]:
+        """The frames, their layer scales and the tiling (:meth:`_encode`): SNR-agnostic."""
+        return self._encode(images)
+
+    def from_channel_input(self, sent: tuple[torch.Tensor, torch.Tensor, Tiling], channel: channels.Channel,
+                           snr_db: float | torch.Tensor, csi: str = "perfect",
+                           generator: torch.Generator | None = None) -> JSCCOutput:
+        over = self._over_channel(sent, channel, snr_db, csi, generator)
+        return self.receive(over.c_hat, over.noise_var, None, over.symbols, generator, over.tiling)
+
+    def _over_channel(self, encoded: tuple[torch.Tensor, torch.Tensor, Tiling], channel: channels.Channel,
+                      snr_db: float | torch.Tensor, csi: str, generator: torch.Generator | None) -> Sent:
+        symbols, scales, tiling = encoded
         out = channel(symbols, snr_db, generator=generator)
         c_hat, noise_var = self.softcast.receive(out, csi, scales, channel.mean_gain, self.gains(), tiling.tiles)
         return Sent(c_hat, noise_var, symbols, tiling)
@@ -334,4 +348,8 @@ class KLTRefineJSCC(JSCCModel):
         c_hat = self.softcast.estimate(self.softcast.to_tiles(symbols, tiling.tiles), torch.full((), 1e-10, device=images.device),
                                        scales, self.gains())
         top = torch.full((images.shape[0],), self.config.num_layers - 1, device=images.device)
+        if type(self).decode is KLTRefineJSCC.decode and type(self.refiner) is UNet:  # the heads need the down path only
+            cond = self._conditions(noise_var, images.shape[0], tiling.tiles)[-1]
+            linear = self.linear_images(c_hat, top, tiling)
+            return self._outputs(linear, self.refiner.pooled(linear, cond), tiling)[1]["class"]
         return self.receive(c_hat, noise_var, top, tiling=tiling).tasks[-1]["class"]

@@ -56,12 +56,22 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, images: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def pooled(self, images: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled feature ``[B, 2 width]`` alone (the down path only: what task heads read),
+        exactly as :meth:`forward` computes it."""
+        return self._down(images, cond)[1].mean(dim=(2, 3))
+
+    def _down(self, images: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.pixel_unshuffle(images - 0.5, 2)
         if cond is not None:
             x = torch.cat([x, cond[:, :, None, None].expand(-1, -1, *x.shape[-2:])], dim=1)
+        if self.inp.weight.is_contiguous(memory_format=torch.channels_last):  # the module was made channels-last
+            x = x.contiguous(memory_format=torch.channels_last)
         hi = self.high_in(self.inp(x))
-        lo = self.low(self.down(hi))
+        return hi, self.low(self.down(hi))
+
+    def forward(self, images: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        hi, lo = self._down(images, cond)
         up = self.up(lo)[..., : hi.shape[-2], : hi.shape[-1]]
         out = self.out(self.high_out(up + hi))
         return F.pixel_shuffle(out, 2), lo.mean(dim=(2, 3))

@@ -185,9 +185,10 @@ class BroadcastPlan(MethodsPlan[UserPoint]):
         users_per_write: int = 20,
         user_snr: UserSNRs | None = None,
         recipe: MethodsRecipe | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
         sweep_points(channel_names, csi_modes, [0.0])  # checks the names
-        super().__init__(methods, images, channel_names, csi_modes, seed, batch_size, channel_kwargs, "cpu", recipe)
+        super().__init__(methods, images, channel_names, csi_modes, seed, batch_size, channel_kwargs, device, recipe)
         self.user_snrs = [float(s) for s in user_snrs]
         self.points_per_write = users_per_write
         self.user_snr = user_snr
@@ -209,6 +210,7 @@ class BroadcastPlan(MethodsPlan[UserPoint]):
         channel_kwargs: dict[str, dict[str, Any]] | None = None,
         data_root: str | None = None,
         n_images: int | None = None,
+        device: torch.device | str = "cpu",
     ) -> BroadcastPlan:
         """The broadcast of the methods ``methods`` builds to ``users`` users drawn from
         ``user_snr``, on the first ``n_images`` test images from ``data_root`` (see
@@ -223,7 +225,7 @@ class BroadcastPlan(MethodsPlan[UserPoint]):
         images = images_spec(methods, built, data_root, n_images)
         return cls(design.apply(built), images.load(), channel_names, csi_modes, snrs, seed, batch_size,
                    channel_kwargs, user_snr=user_snr,
-                   recipe=MethodsRecipe(methods.portable(), images.portable(), design))
+                   recipe=MethodsRecipe(methods.portable(), images.portable(), design), device=device)
 
     @property
     def points(self) -> list[UserPoint]:

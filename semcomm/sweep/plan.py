@@ -77,6 +77,10 @@ class MethodsPlan(Plan[P]):
         }
         check_methods(methods, self.links, csi_modes, images.shapes())
         self.batch_size, self.device, self.recipe = batch_size, torch.device(device), recipe
+        for method in methods:
+            method.to(self.device)
+        for link in self.links.values():
+            link.to(self.device)
         self.dataset, self.n_images = images.name, len(images)
         folder = None if recipe is None else recipe.images.folder
         # a folder or images in memory: identified by content (not by where they lie)
@@ -95,11 +99,11 @@ class MethodsPlan(Plan[P]):
         with self._lock:  # a worker may run several points at once
             if self._methods is None or self._images is None or self.links is None:
                 assert self.recipe is not None
-                methods = {m.name: m for m in self.recipe.build_methods()}
+                methods = {m.name: m.to(self.device) for m in self.recipe.build_methods()}
                 if list(methods) != self.method_names:
                     raise RuntimeError(f"the recipe rebuilt methods {list(methods)}, not {self.method_names}")
                 self._methods, self._images = methods, self.recipe.images.load()
-                self.links = {name: channels.get(name, **kw) for name, kw in self.channel_kwargs.items()}
+                self.links = {name: channels.get(name, **kw).to(self.device) for name, kw in self.channel_kwargs.items()}
             return self._methods, self._images, self.links
 
     def __getstate__(self) -> dict[str, Any]:
