@@ -1,4 +1,4 @@
-from semcomm.cli import main
+from semcomm.launcher import main
 
 if __name__ == "__main__":  # not when a Dask worker process re-imports the main module
     main()

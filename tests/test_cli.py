@@ -117,3 +117,33 @@ def test_a_sweep_on_the_cpu_device_is_the_default_sweep(semcomm_cli, tmp_path: P
     assert semcomm_cli(*common, "--device", "cpu", "--out", "b.json").returncode == 0
     a, b = (json.loads((tmp_path / f).read_text())["records"] for f in ("a.json", "b.json"))
     assert a == b
+
+
+def test_help_comes_at_once_without_importing_torch_and_follows_the_plugins(tmp_path: Path) -> None:
+    """The first help request renders and keeps the text; the next ones print it without
+    importing torch (what makes them instant), for the group and for a command; an installed
+    plugin (an entry point) is part of the key."""
+    import os
+    import subprocess
+    import sys
+
+    from semcomm import launcher
+
+    env = {**os.environ, "SEMCOMM_CACHE": str(tmp_path / "cache"), "COLUMNS": "100"}
+
+    def help_of(*args: str) -> tuple[str, str]:
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "semcomm", *args], capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        return proc.stdout, "torch" in imported
+
+    for args in (["--help"], ["sweep", "--help"], ["train", "--help"]):
+        first, torch_first = help_of(*args)
+        again, torch_again = help_of(*args)
+        assert torch_first and not torch_again and first == again
+    assert "--route-cost" in again and "--arch" in again  # the architectures' options, from the registry
+    assert launcher.is_help_request([]) and launcher.is_help_request(["sweep", "--help"])
+    assert not launcher.is_help_request(["sweep", "mnist-l3", "--help"]) and not launcher.is_help_request(["--snr", "--help"])
+    key = launcher.help_key(["--help"], 100)
+    assert launcher.help_key(["--help"], 120) != key and launcher.help_key(["sweep", "--help"], 100) != key

@@ -10,21 +10,12 @@ ignored and rebuilt.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from semcomm.atomic import write_json_atomic
+from semcomm.cache import CACHE_ENV_VAR, cache_dir
 
 __all__ = ["CACHE_ENV_VAR", "BlerCache", "cache_dir"]
-
-#: Environment variable naming the cache folder.
-CACHE_ENV_VAR = "SEMCOMM_CACHE"
-
-
-def cache_dir() -> Path:
-    """The cache folder: ``$SEMCOMM_CACHE``, else ``~/.cache/semcomm``."""
-    env = os.environ.get(CACHE_ENV_VAR)
-    return Path(env) if env else Path.home() / ".cache" / "semcomm"
 
 
 class BlerCache:

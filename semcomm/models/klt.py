@@ -38,7 +38,7 @@ from safetensors.torch import load_file, safe_open, save
 
 from semcomm.atomic import replace_atomic
 from semcomm.data import ENV_VAR, EMBEDDED, dataset_info, dataset_names, load_images
-from semcomm.links.bler_cache import cache_dir
+from semcomm.cache import cache_dir
 
 __all__ = ["KLT", "fit_klt", "get_klt", "klt_of", "make_shipped", "shipped_klt_path"]
 
