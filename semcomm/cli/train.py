@@ -114,6 +114,7 @@ def train(
     weighting_opt: Annotated[Optional[list[str]], typer.Option(help="an option of the weighting, NAME=VALUE (repeatable): dwa temperature=2, gradnorm alpha=1.5, pcgrad seed=0; uncertainty and gradnorm lr=0.05 (the learning rate of their own parameters; default: the model's); fixed task:NAME=W (task NAME's loss times W)")] = None,
     limit: Annotated[Optional[str], typer.Option(help="train on the first N images only")] = None,
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
+    init_from: Annotated[Optional[str], typer.Option(help="start from a checkpoint's weights (pretrained name, run directory or .safetensors file) wherever names and shapes match, e.g. a klt-cascade transmitter from cifar10-l3")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
     extend: Annotated[bool, typer.Option(help="with --resume: train the run to a larger --epochs than planned (the cosine schedule then spans the new total)")] = False,
     force: Annotated[bool, typer.Option(help="overwrite a run already in --out")] = False,
@@ -149,6 +150,7 @@ def train(
         weighting_kwargs=_weighting_kwargs(weighting, semantic_weight, layers, weighting_opt or [], gradsplit_relation),
         limit=None if limit is None else parse_count(limit, "--limit"),
         seed=seed,
+        init_from=init_from,
     )
     model = validate(cfg)
     if extend and not resume:

@@ -64,6 +64,9 @@ class TrainConfig:
         weighting, weighting_kwargs: loss weighting (:mod:`semcomm.mtl`).
         limit: use only the first ``limit`` training images (None: all).
         seed: the one seed.
+        init_from: a checkpoint (pretrained name, run directory or ``.safetensors`` file) whose
+            tensors initialise the fresh model wherever their names and shapes match (e.g. a
+            ``klt-cascade`` model's transmitter from ``cifar10-l3``); None: a fresh start.
     """
 
     dataset: str
@@ -88,6 +91,7 @@ class TrainConfig:
     weighting_kwargs: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     seed: int = 0
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", dict(self.options))
@@ -236,6 +240,13 @@ def validate(cfg: TrainConfig) -> JSCCConfig:
     if weighting.needs_positive_losses and bare:
         raise FieldError("weighting", f"{{field}} {cfg.weighting} takes ratios of task losses, but layer {bare[0]} has no "
                          "recon or no other task (a loss that is always 0): give every layer both")
+    if cfg.init_from is not None:
+        from semcomm.models.checkpoint import resolve_checkpoint
+
+        try:
+            resolve_checkpoint(cfg.init_from)
+        except ValueError as err:
+            raise FieldError("init_from", "{field}: " + str(err)) from None
     if cfg.val < 0:
         raise FieldError("val", f"{{field}} must be >= 0 images, got {cfg.val}")
     channels.check_csi(cfg.csi, channels.get(cfg.channel, **cfg.channel_kwargs))

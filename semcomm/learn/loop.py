@@ -44,7 +44,7 @@ from semcomm.models.checkpoint import MODEL_FILE
 from semcomm.mtl import LossWeighting, TaskLosses, get_weighting
 from semcomm.seeding import point_generator
 
-__all__ = ["batch_losses", "make_optimizer", "train", "validation_snrs"]
+__all__ = ["batch_losses", "initialise_from", "make_optimizer", "train", "validation_snrs"]
 
 
 class _TrainStep(nn.Module):
@@ -90,6 +90,33 @@ def batch_losses(model: JSCCModel, images: torch.Tensor, labels: torch.Tensor | 
     layer = torch.randint(0, L, (images.shape[0],), generator=g, device=images.device) if cfg.sample_layers else None
     objective = objective or Objective(cfg.distortion, model.layout, model.config.dataset_info())
     return model.training_losses(images, labels, channel, snr, cfg.csi, layer, g, objective)
+
+
+def initialise_from(model: JSCCModel, source: str) -> tuple[int, int]:
+    """Copy into ``model`` every tensor of the checkpoint ``source`` (a pretrained name, run
+    directory or file) whose name and shape match one of the model's; return (copied, the
+    model's tensors). Only safetensors are read.
+
+    Raises:
+        FieldError: one line, if ``source`` is not a checkpoint or shares no tensor with the model.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from semcomm.models.checkpoint import resolve_checkpoint
+
+    try:
+        weights = model.upgrade_state_dict(load_file(str(resolve_checkpoint(source))))
+    except (ValueError, SafetensorError, OSError) as err:
+        raise FieldError("init_from", f"{{field}} {source!r}: {str(err).splitlines()[0]}") from None
+    own = model.state_dict()
+    matching = {k: v for k, v in weights.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not matching:
+        raise FieldError("init_from", f"{{field}} {source!r} has no tensor of the model's names and shapes")
+    with torch.no_grad():
+        for key, value in matching.items():
+            own[key].copy_(value)
+    return len(matching), len(own)
 
 
 def _noise_generator(seed: int, rank: int, device: torch.device) -> torch.Generator:
@@ -213,6 +240,10 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: 
     start_epoch = 0
     if resume:
         start_epoch, history = restore(run_dir, cfg, model, weighting, opt, sched, g, extend)
+    elif cfg.init_from is not None:
+        copied, total = initialise_from(model, cfg.init_from)
+        if note is not None:
+            note(f"--init-from {cfg.init_from}: {copied} of the model's {total} tensors start from its weights")
     step = _TrainStep(model, weighting, channel, Objective(cfg.distortion, model.layout, data.info), cfg)
     # find_unused_parameters: a step may leave parts unused (a sampled layer no example drew).
     ddp = None if world == 1 else DistributedDataParallel(

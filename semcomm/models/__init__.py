@@ -29,4 +29,4 @@ __all__ = [
 
 # The built-in architectures, registered in this order (their names' order in help and errors); a
 # new module of this package needs no line here: the registry imports every module on first use.
-from semcomm.models import conv, klt_refine, klt_rmn, klt_slim  # noqa: E402, F401, I001
+from semcomm.models import conv, klt_refine, klt_rmn, klt_slim, klt_cascade  # noqa: E402, F401, I001

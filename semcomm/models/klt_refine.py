@@ -167,15 +167,21 @@ class KLTRefineJSCC(JSCCModel):
         self.softcast = softcast
         self.gain_log = nn.Parameter(torch.zeros(m))
         self.tx_residual = UNet(c, 0, width, depth=2)
-        self.refiner = UNet(c, 2 * config.num_layers, width, depth=4)
+        self.refiner, feature = self.make_refiner(config)
         info = config.dataset_info()
         tasks = {name: get_task(name, info) for name in self.layout.head_tasks()}
-        head = lambda outputs: nn.Sequential(nn.Linear(2 * width, 128), nn.PReLU(), nn.Linear(128, outputs))  # noqa: E731
+        head = lambda outputs: nn.Sequential(nn.Linear(feature, 128), nn.PReLU(), nn.Linear(128, outputs))  # noqa: E731
         heads = {"class": head(tasks["class"].outputs)} if "class" in tasks else {}  # made first: the seeds' order
         proxies = {name: t.outputs for name, t in tasks.items() if isinstance(t, ProxyTask)} if config.options.proxy_attention else {}
-        self.proxy_attention = UncertaintyProxyAttention(2 * width, proxies, weight=config.options.proxy_weight) if proxies else None
+        self.proxy_attention = UncertaintyProxyAttention(feature, proxies, weight=config.options.proxy_weight) if proxies else None
         heads |= {name: head(t.outputs) for name, t in tasks.items() if name not in proxies and name not in heads}
         self.task_heads = nn.ModuleDict(heads)
+
+    def make_refiner(self, config: JSCCConfig) -> tuple[nn.Module, int]:
+        """The receiver's refiner and the width of the pooled feature it gives the task heads:
+        here one U-Net (:class:`~semcomm.models.layers.UNet`) of ``width``, ``2 width``."""
+        width = config.options.width
+        return UNet(config.image_shape[0], 2 * config.num_layers, width, depth=4), 2 * width
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task's loss reaches: the refiner's (every head reads it)."""
