@@ -123,12 +123,17 @@ def test_loss_weightings() -> None:
         (["--snr-train", "20:0"], "bad --snr-train '20:0'"),
         (["--data-root", "/nonexistent/data"], "/nonexistent/data"),
         (["--layer-power", "frame"], "unknown --layer-power 'frame'; choose one of: equal, softcast"),
-        (["--layer-power", "softcast", "--arch", "conv"], "--layer-power is an option of klt-refine, klt-rmn, klt-slim; "
+        (["--layer-power", "softcast", "--arch", "conv"], "--layer-power is an option of klt-refine, klt-rmn, klt-slim, klt-cascade; "
                                                           "--arch conv does not take it"),
-        (["--arch", "transformer"], "unknown --arch 'transformer'; choose one of: conv, klt-refine, klt-rmn, klt-slim"),
+        (["--arch", "transformer"], "unknown --arch 'transformer'; choose one of: conv, klt-refine, klt-rmn, klt-slim, klt-cascade"),
         (["--route-cost", "x", "--arch", "klt-rmn"], "bad --route-cost 'x': expected a number"),
         (["--proxy-weight", "0.5"], "--proxy-weight weighs the proxy branches of proxy attention"),
         (["--images", "/nonexistent/folder"], "--images '/nonexistent/folder' is not a folder of images"),
+        (["--init-from", "/nonexistent/run"], "--init-from: no checkpoint at '/nonexistent/run'"),
+        (["--arch", "klt-cascade", "--sample-layers"], "--sample-layers needs an architecture that decodes chosen layers, "
+                                                       "not 'klt-cascade'"),
+        (["--arch", "klt-cascade", "--trunk-width", "0"], "bad --trunk-width 0: it must be a whole number >= 1"),
+        (["--trunk-width", "64"], "--trunk-width is an option of klt-cascade; --arch klt-refine does not take it"),
     ],
 )
 def test_train_bad_input_one_line(semcomm_cli, args: list[str], message: str, tmp_path: Path) -> None:
