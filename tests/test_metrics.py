@@ -73,6 +73,19 @@ def test_ssim_is_the_standard_definition_and_falls_with_noise(name: str) -> None
         assert values[2, b].item() == pytest.approx(_numpy_ssim(quantised[b], target[b].numpy()), abs=2e-4)
 
 
+@pytest.mark.parametrize("shape", [(6, 3, 32, 32), (5, 1, 28, 28), (2, 3, 11, 40), (2, 3, 96, 128)])
+def test_ssim_by_banded_matrices_equals_pytorch_msssim(shape: tuple[int, ...]) -> None:
+    """Small images are filtered by matrix products, not ``pytorch_msssim``'s convolutions: the
+    same SSIM (the rows' window, its normalisation, valid borders, the constants)."""
+    import pytorch_msssim
+
+    g = torch.Generator().manual_seed(7)
+    target = torch.round(torch.rand(shape, generator=g) * 255) / 255
+    recon = (target + 0.08 * torch.randn(shape, generator=g)).clamp(0, 1)
+    want = pytorch_msssim.ssim(torch.round(recon * 255) / 255, target, data_range=1.0, size_average=False, win_size=11)
+    assert torch.allclose(ssim(recon, target), want, atol=1e-6)
+
+
 def test_ssim_refuses_images_smaller_than_its_window() -> None:
     x = torch.rand(2, 1, 8, 8)
     with pytest.raises(ValueError, match="at least 11x11"):
