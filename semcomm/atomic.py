@@ -8,15 +8,17 @@ processes that no longer run, so they never accumulate.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_writable", "finite_json", "replace_atomic", "write_json_atomic"]
+__all__ = ["check_distinct", "check_writable", "same_file_key", "finite_json", "replace_atomic", "write_json_atomic"]
 
 
 def _host() -> str:
@@ -83,17 +85,35 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 
 def check_writable(path: str | Path, flag: str, directory: bool = False) -> None:
-    """Check, before any work, that the output ``path`` can be written: a file (or, with
-    ``directory``, a folder) that is not in the way of another kind of entry, below a folder
-    where files can be created. Creates nothing.
+    """Check, before any work, that the output ``path`` can be written: a regular file (or,
+    with ``directory``, a folder) or a new path, not a FIFO, device, socket or symbolic-link
+    loop, not read-only or immutable, below a folder where files can be created. Creates
+    nothing.
 
     Raises:
         ValueError: one line naming ``flag``, the path and what is wrong.
     """
     path = Path(path)
-    if path.exists() and path.is_dir() != directory:
-        kind = "a file" if directory else "a directory"
-        raise ValueError(f"{flag} {str(path)!r} is {kind}; give a {'folder' if directory else 'file'} path")
+    try:
+        info = path.stat() if path.exists() else None
+    except OSError as err:  # a symbolic-link loop, a name too long, ...
+        raise ValueError(f"{flag} {str(path)!r}: {err.strerror or err}") from None
+    if info is None and path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 on a loop
+            raise ValueError(f"{flag} {str(path)!r}: a loop of symbolic links") from None
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ValueError(f"{flag} {str(path)!r}: a loop of symbolic links") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode) != directory:
+            kind = "a file" if directory else "a directory"
+            raise ValueError(f"{flag} {str(path)!r} is {kind}; give a {'folder' if directory else 'file'} path")
+        if not directory and not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{flag} {str(path)!r} is not a regular file (a FIFO, device or socket); give a file path")
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"{flag} {str(path)!r} cannot be written (read-only or immutable)")
     folder = path if directory else path.parent
     above = next(p for p in (folder, *folder.parents, Path(".")) if p.exists())
     if not above.is_dir():
@@ -103,3 +123,34 @@ def check_writable(path: str | Path, flag: str, directory: bool = False) -> None
             pass
     except OSError as err:
         raise ValueError(f"{flag} {str(path)!r}: cannot write in {str(above)!r} ({err.strerror or err})") from None
+
+
+def same_file_key(path: str | Path) -> tuple[Any, ...]:
+    """What makes two paths one file: device and inode where it exists (hard and symbolic
+    links included), else the absolute path with links resolved."""
+    try:
+        info = os.stat(path)
+        return ("inode", info.st_dev, info.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(os.path.abspath(os.path.expanduser(str(path)))))
+
+
+def check_distinct(outputs: list[tuple[str, str | Path | None]], inputs: list[tuple[str, str | Path | None]] = ()) -> None:
+    """Check that no two outputs of a command are one file and that no output is one of its
+    inputs (each a ``(flag, path)``; None: not given).
+
+    Raises:
+        ValueError: one line naming both flags and the path.
+    """
+    seen: dict[tuple[Any, ...], str] = {}
+    for flag, path in outputs:
+        if path is None:
+            continue
+        key = same_file_key(path)
+        if key in seen:
+            raise ValueError(f"{flag} and {seen[key]} name one file, {str(path)!r}: give each output its own path")
+        seen[key] = flag
+    for flag, path in inputs:
+        if path is not None and same_file_key(path) in seen:
+            raise ValueError(f"{seen[same_file_key(path)]} {str(path)!r} is also {flag}, an input of this command: "
+                             "give another output path")

@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from semcomm.atomic import check_writable
+from semcomm.atomic import check_distinct, check_writable
 from semcomm.data import DatasetError
 from semcomm.errors import FieldError
 
@@ -82,8 +82,11 @@ def progress_bar() -> Progress:
     )
 
 
-def check_outputs(*outputs: tuple[str, Path | None]) -> None:
-    """Check each (flag, file) output that is given, before any work (:func:`check_writable`)."""
+def check_outputs(*outputs: tuple[str, Path | None], inputs: list[tuple[str, str | Path | None]] = ()) -> None:
+    """Check each (flag, file) output that is given, before any work: writable
+    (:func:`check_writable`), none the same file as another or as one of the command's
+    ``inputs`` (:func:`check_distinct`)."""
     for flag, path in outputs:
         if path is not None:
             check_writable(path, flag)
+    check_distinct(list(outputs), list(inputs))

@@ -12,7 +12,7 @@ import channels
 from semcomm.cli.app import app, check_outputs, console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
 from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SourcesArgument, dataset_help, with_channel_options
-from semcomm.cli.parsing import parse_count, parse_device, parse_methods, parse_names, parse_percentiles, parse_user_snr
+from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_methods, parse_names, parse_percentiles, parse_user_snr
 from semcomm.cli.sweep import say_images
 from semcomm.codecs import codec_names
 from semcomm.links import link_names
@@ -72,7 +72,8 @@ def broadcast(
 ) -> None:
     """One transmitter, many receivers: each user (own SNR, fading and noise) decodes every
     image; per-user PSNR, SSIM and accuracy per layer, and their mean, 10th percentile and CDF."""
-    check_outputs(("--out", out), ("--plot", plot))
+    check_outputs(("--out", out), ("--plot", plot),
+                  inputs=checkpoint_inputs("a model source", list(sources or ())) + checkpoint_inputs("--classifier", [classifier]))
     spec = parse_user_snr(user_snr)
     count = len(spec.params) if spec.kind == "list" and users is None else parse_count(users or "100", "--users")
     if count > MAX_USERS:

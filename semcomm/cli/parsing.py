@@ -6,6 +6,8 @@ Every parser raises a one-line ``ValueError`` naming the flag, the bad value and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from fractions import Fraction
 
@@ -230,3 +232,21 @@ def parse_methods(sources: list[str] | None, method: str | None, codec: str, lin
         raise ValueError("--images and --dataset both name the images: give one of them")
     return MethodsSpec(tuple(sources or ()), tuple(parse_names(method) if method else ()), sscc, dataset, ratios,
                        data_root, None if name is None else tuple(t.strip() for t in name.split(",")), images)
+
+
+def checkpoint_inputs(flag: str, sources: list[str | None]) -> list[tuple[str, str]]:
+    """``(flag, checkpoint file)`` for each of ``sources`` that is a path to an existing run
+    directory or file (pretrained names and method names are no files of the user's)."""
+    from semcomm.models.checkpoint import MODEL_FILE
+
+    out = []
+    for source in sources:
+        if source is None:
+            continue
+        path = Path(source).expanduser()
+        if path.is_dir():
+            out.append((flag, str(path / MODEL_FILE)))
+        elif path.is_file():
+            out.append((flag, str(path)))
+    return out
+

@@ -21,7 +21,7 @@ def plot_results(
     """PSNR-vs-SNR and accuracy-vs-SNR panels from sweep results files (a method that differs
     between files, e.g. two checkpoints of one name, is drawn apart, labelled with its file), or
     per-user panels and the CDF of user PSNR from broadcast files."""
-    check_outputs(("--out", out))
+    check_outputs(("--out", out), inputs=[("a results file", path) for path in results])
     files = []
     for path in results:
         data = read_json(path)

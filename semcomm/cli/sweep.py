@@ -13,7 +13,7 @@ import channels
 from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
 from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SNR_HELP, SourcesArgument, dataset_help, with_channel_options
-from semcomm.cli.parsing import parse_count, parse_device, parse_methods, parse_names, parse_snr_list
+from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_methods, parse_names, parse_snr_list
 from semcomm.codecs import codec_names
 from semcomm.data import images_root
 from semcomm.links import link_names
@@ -111,7 +111,8 @@ def sweep(
 ) -> None:
     """Evaluate methods (every layer of a JSCC model or of linear, SSCC baselines) over a grid of channels,
     CSI modes and SNRs: PSNR, SSIM and accuracy, into one resumable results file."""
-    check_outputs(("--out", out), ("--plot", plot))
+    check_outputs(("--out", out), ("--plot", plot),
+                  inputs=checkpoint_inputs("a model source", list(sources or ())) + checkpoint_inputs("--classifier", [classifier]))
     snrs = parse_snr_list(snr)
     channel_names, csi_modes = parse_names(channel), parse_names(csi)
     plan = SweepPlan.from_spec(

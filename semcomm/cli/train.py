@@ -16,12 +16,13 @@ from rich.progress import TaskID
 from rich.table import Table
 
 import channels
-from semcomm.atomic import check_writable
+from semcomm.atomic import check_writable, same_file_key
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import IMAGES_HELP, architecture_options, dataset_help, with_architecture_options, with_channel_options
-from semcomm.cli.parsing import parse_count, parse_device, parse_ratios, parse_snr_range, parse_weights
+from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_ratios, parse_snr_range, parse_weights
 from semcomm.learn import TrainConfig, distributed, validate
 from semcomm.learn import train as train_model
+from semcomm.models.checkpoint import MODEL_FILE
 
 
 def _architectures_help() -> str:
@@ -126,6 +127,9 @@ def train(
 ) -> None:
     """Train a multi-resolution JSCC model; writes model.safetensors + config.json every epoch."""
     check_writable(out, "--out", directory=True)
+    for _, source in checkpoint_inputs("", [init_from]):
+        if same_file_key(out / MODEL_FILE) == same_file_key(source):
+            raise ValueError(f"--out {str(out)!r} holds the --init-from model, whose weights it would overwrite: give another folder")
     ratio_text = ratio or _default_ratio(dataset, images)
     cfg = TrainConfig(
         dataset=dataset,

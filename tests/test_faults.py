@@ -1,0 +1,97 @@
+"""Faults a user meets: outputs that would overwrite inputs or each other, outputs that are no
+regular files, and the other cases of the "nothing lost, nothing mixed" audit. Each gives one
+line before any work (or behaves correctly)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from semcomm.atomic import check_distinct, check_writable
+
+
+def one_line(result) -> str:  # noqa: ANN001 - the fixture's CliResult
+    lines = result.error_lines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+# -- outputs: never an input, never each other, always a regular file ---------------------------
+
+def test_out_and_plot_must_differ(semcomm_cli, tmp_path: Path) -> None:
+    line = one_line(semcomm_cli("sweep", "mnist-l3", "--snr", "10", "--n-images", "4", "--out", "r.png", "--plot", "r.png"))
+    assert "--plot and --out name one file, 'r.png'" in line
+    assert not (tmp_path / "r.png").exists()  # before any work
+
+
+def test_out_and_plot_through_a_link_are_one_file(semcomm_cli, tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text("{}")
+    (tmp_path / "alias.json").symlink_to(tmp_path / "r.json")
+    line = one_line(semcomm_cli("ber", "--snr", "0", "--bits", "1e3", "--out", "r.json", "--plot", "alias.json"))
+    assert "name one file" in line
+    assert (tmp_path / "r.json").read_text() == "{}"
+
+
+def test_plot_never_overwrites_the_results_it_reads(semcomm_cli, tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text('{"records": []}')
+    line = one_line(semcomm_cli("plot", "r.json", "--out", "r.json"))
+    assert "--out 'r.json' is also a results file, an input of this command" in line
+    assert (tmp_path / "r.json").read_text() == '{"records": []}'
+
+
+def test_sweep_never_overwrites_the_model_it_evaluates(semcomm_cli, tmp_path: Path) -> None:
+    from semcomm.models.checkpoint import resolve_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(resolve_checkpoint("mnist-l3"), run / "model.safetensors")
+    before = (run / "model.safetensors").read_bytes()
+    line = one_line(semcomm_cli("sweep", str(run), "--snr", "10", "--out", str(run / "model.safetensors")))
+    assert "is also a model source, an input of this command" in line
+    assert (run / "model.safetensors").read_bytes() == before
+    line = one_line(semcomm_cli("adapt", str(run), "--channel", "rician", "--out", str(run), "--force"))
+    assert f"--out {str(run)!r} holds the model it adapts" in line
+    line = one_line(semcomm_cli("train", "--data-root", "embedded", "--init-from", str(run), "--out", str(run), "--force"))
+    assert "holds the --init-from model" in line
+    assert (run / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "loop", "directory", "immutable"])
+def test_out_must_be_a_regular_writable_file_or_a_new_path(semcomm_cli, tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "out.json"
+    if kind == "fifo":
+        os.mkfifo(target)
+        want = "is not a regular file (a FIFO, device or socket)"
+    elif kind == "device":
+        target = Path("/dev/zero")
+        want = "is not a regular file (a FIFO, device or socket)"
+    elif kind == "loop":
+        (tmp_path / "a").symlink_to(tmp_path / "b")
+        (tmp_path / "b").symlink_to(tmp_path / "a")
+        target = tmp_path / "a"
+        want = "a loop of symbolic links"
+    elif kind == "directory":
+        target.mkdir()
+        want = "is a directory; give a file path"
+    else:
+        target.write_text("{}")
+        target.chmod(0o444)
+        if os.access(target, os.W_OK):  # root writes read-only files: make it immutable where the platform can
+            if shutil.which("chattr") is None or os.system(f"chattr +i {target} 2>/dev/null") != 0:
+                pytest.skip("cannot make a file unwritable for this user here (root, no chattr)")
+        want = "cannot be written (read-only or immutable)"
+    try:
+        line = one_line(semcomm_cli("sweep", "mnist-l3", "--snr", "10", "--n-images", "4", "--out", str(target), timeout=60))
+        assert want in line
+    finally:
+        if kind == "immutable":
+            os.system(f"chattr -i {target} 2>/dev/null")
+
+
+def test_check_distinct_allows_distinct_paths(tmp_path: Path) -> None:
+    check_distinct([("--out", tmp_path / "a.json"), ("--plot", tmp_path / "a.png")], [("input", tmp_path / "b.json")])
+    check_writable(tmp_path / "new" / "deeper" / "a.json", "--out")  # a new path below a writable folder
