@@ -68,9 +68,22 @@ def test_adaptation_changes_only_the_receiver_and_leaves_the_model_alone() -> No
     assert {id(p) for p in receiver_parameters(model)}.isdisjoint({id(p) for p in model.tx_residual.parameters()})
 
 
+def image_folder(folder: Path, count: int = 32, size: int = 28) -> Path:
+    """``count`` grey ``size`` x ``size`` PNG images (smooth random blobs) in ``folder``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    for i in range(count):
+        small = torch.rand(1, 1, 4, 4, generator=g)
+        image = torch.nn.functional.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+        Image.fromarray((image * 255).round().to(torch.uint8).numpy()).save(folder / f"{i:03d}.png")
+    return folder
+
+
 def test_cli_adapts_saves_and_sweeps(semcomm_cli, tmp_path: Path) -> None:
     result = semcomm_cli("adapt", "mnist-l3", "--channel", "rayleigh-block", "--csi", "perfect", "--snr", "5:15", "--steps", "4",
-                 "--batch-size", "16", "--data-root", "embedded", "--out", str(tmp_path / "ad"))
+                 "--batch-size", "16", "--images", str(image_folder(tmp_path / "sent")), "--out", str(tmp_path / "ad"))
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "ad" / "config.json").read_text())
     assert meta["adapted"]["from"] == "mnist-l3" and meta["adapted"]["config"]["channel"] == "rayleigh-block"
@@ -86,8 +99,36 @@ def test_cli_adapts_saves_and_sweeps(semcomm_cli, tmp_path: Path) -> None:
     (["--diversity", "-1"], "--diversity must be a number >= 0, got -1"),
     (["--channel", "rayleigh-block", "--csi", "ls"], "CSI mode 'ls'"),
     (["--channel", "rayleigh-block", "--csi", "none"], "the receiver's LMMSE estimate of every coefficient is 0"),
+    (["--lr", "0"], "bad --lr 0: the learning rate must be a positive number"),
+    (["--lr", "inf"], "bad --lr inf"),
+    (["--data-root", "embedded"], "--images and --data-root both name the images to send"),
 ])
 def test_cli_bad_adaptation_is_one_line(semcomm_cli, args: list[str], message: str, tmp_path: Path) -> None:
-    result = semcomm_cli("adapt", "mnist-l3", "--data-root", "embedded", "--out", str(tmp_path / "ad"), *args)
+    result = semcomm_cli("adapt", "mnist-l3", "--images", str(image_folder(tmp_path / "sent", count=4)), "--out",
+                         str(tmp_path / "ad"), *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("data_root", ["embedded", None])
+def test_adapt_never_sends_test_images(semcomm_cli, tmp_path: Path, data_root: str | None) -> None:
+    """Without a training split (the embedded sample holds test images, which sweeps score) adapt
+    refuses, saying why, before any work."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "SEMCOMM_DATA"}
+    args = ["adapt", "mnist-l3", "--channel", "rician", "--out", str(tmp_path / "ad")]
+    result = semcomm_cli(*args, *(["--data-root", data_root] if data_root else []), env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "adapt needs images to send that no sweep scores" in lines[0] and "leak the test set" in lines[0]
+    assert not (tmp_path / "ad").exists()
+
+
+def test_adapt_that_diverges_stops_and_writes_nothing(semcomm_cli, tmp_path: Path) -> None:
+    result = semcomm_cli("adapt", "mnist-l3", "--channel", "rician", "--csi", "none", "--steps", "3", "--batch-size", "8",
+                         "--lr", "1e30", "--images", str(image_folder(tmp_path / "sent", count=8)), "--out", str(tmp_path / "ad"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "adaptation diverged at step" in lines[-1] and "--lr 1e+30" in lines[-1], result.stderr
+    assert not (tmp_path / "ad" / "model.safetensors").exists()
+

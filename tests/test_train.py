@@ -196,3 +196,27 @@ def test_demo_writes_results_and_figure(semcomm_cli, tmp_path: Path) -> None:
     assert sscc["jpeg+ldpc", 0.0]["extras"]["delivered"] == 0.0
     assert sscc["jpeg+capacity", 20.0]["psnr"] > sscc["jpeg+capacity", 0.0]["psnr"] + 5
     assert (tmp_path / "fig.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args", [["--lr", "1e10"], ["--semantic-weight", "1e308"]])
+def test_training_that_diverges_stops_with_one_line_and_writes_no_nan_model(semcomm_cli, tmp_path: Path, args: list[str]) -> None:
+    run = tmp_path / "run"
+    result = semcomm_cli("train", "--data-root", "embedded", "--arch", "conv", "--width", "8", "--ratio", "1/49,2/49",
+                         "--layers", "2", "--epochs", "2", "--limit", "192", "--val", "0", "--batch-size", "64", "--out", str(run),
+                         *args)
+    assert result.returncode == 2, result.stderr
+    line = result.error_lines()[-1]
+    assert line.startswith("error: training diverged at epoch 1, step ") and "is not finite" in line, result.stderr
+    assert "no checkpoint was written" in line and "Likely cause: --lr" in line
+    assert not (run / "model.safetensors").exists()
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path: Path) -> None:
+    from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint("mnist-l3")
+    with torch.no_grad():
+        model.task_heads["class"][0].weight[0, 0] = float("nan")
+    save_checkpoint(tmp_path, model, meta)
+    with pytest.raises(ValueError, match="tensor 'task_heads.class.0.weight' holds NaN or infinite values"):
+        load_checkpoint(tmp_path)

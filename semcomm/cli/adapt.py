@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
+
+import numpy as np
 
 import torch
 import typer
@@ -14,7 +16,7 @@ from semcomm.atomic import check_writable, same_file_key
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import with_channel_options
 from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_snr_range
-from semcomm.data import EMBEDDED, ENV_VAR, load_images
+from semcomm.data import EMBEDDED, ENV_VAR, folder_dataset, load_images
 from semcomm.seeding import check_seed
 
 
@@ -27,7 +29,8 @@ def adapt(
     csi: Annotated[str, typer.Option(help="the receiver's CSI mode there: perfect, none, ls or lmmse (TDL/OFDM)")] = "ls",
     snr: Annotated[str, typer.Option(help="target SNR in dB: lo:hi (per-example uniform) or one value")] = "0:20",
     out: Annotated[Path, typer.Option(help="run directory of the adapted model")] = Path("runs/adapted"),
-    data_root: Annotated[Optional[str], typer.Option(help="where the images the transmitter sends come from (training split; default $SEMCOMM_DATA, 'embedded' for smoke tests); the receiver never sees them")] = None,
+    data_root: Annotated[Optional[str], typer.Option(help="data root whose training split the transmitter sends (default $SEMCOMM_DATA); the receiver never sees the images")] = None,
+    images: Annotated[Optional[str], typer.Option(help="a folder of images (one size, the model's channels) for the transmitter to send instead of a training split: never the images you evaluate on")] = None,
     steps: Annotated[str, typer.Option(help="adaptation steps")] = "300",
     batch_size: Annotated[str, typer.Option(help="received examples per step")] = "64",
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
@@ -48,6 +51,11 @@ def adapt(
     from semcomm.learn.adapt import AdaptConfig, TargetLink, adapt as adapt_model, check_target, save_adapted
     from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint
 
+    where = parse_device(device)
+    if images is not None and data_root is not None:
+        raise ValueError("--images and --data-root both name the images to send: give one of them")
+    if images is None:
+        _training_root(data_root)
     check_writable(out, "--out", directory=True)
     for _, source in checkpoint_inputs("", [model]):
         if same_file_key(out / MODEL_FILE) == same_file_key(source):
@@ -58,19 +66,51 @@ def adapt(
                       steps=parse_count(steps, "--steps"), batch_size=parse_count(batch_size, "--batch-size"), lr=lr, ema=ema,
                       threshold=threshold, passes=parse_count(passes, "--passes"), similar=similar, adversarial=adversarial,
                       diversity=diversity, seed=seed)
-    where = parse_device(device)
     net, meta = load_checkpoint(model, device=where)
     if net.config.arch != "klt-refine":  # adaptation acts on klt-refine's receiver (semcomm.learn.adapt)
         raise ValueError(f"adapt needs a klt-refine model; {model!r} is {net.config.arch!r}")
     check_target(meta.get("train", {}), cfg)
     if (out / MODEL_FILE).exists() and not force:
         raise ValueError(f"{str(out)!r} already holds a model: --force overwrites it, or choose another --out")
-    root = data_root or os.environ.get(ENV_VAR) or EMBEDDED
-    data = load_images(net.config.dataset, root, "test" if root == EMBEDDED else "train")
-    link = TargetLink(net, torch.from_numpy(data.images).to(where), cfg)
+    link = TargetLink(net, torch.from_numpy(_sent_images(net.config, data_root, images)).to(where), cfg)
     with progress_bar() as bar:
         task = bar.add_task("adapting", total=cfg.steps)
         adapted, history = adapt_model(net, link, cfg, progress=lambda step, stats: bar.update(
             task, completed=step, description=f"adapting: pseudo-labelled {100 * stats['pseudo_labelled']:.0f} %"))
     path = save_adapted(out, adapted, meta, cfg, history, model)
     console.print(f"adapted in {sum(h['seconds'] for h in history):.0f} s: {path}")
+
+
+def _sent_images(config: Any, data_root: str | None, images: str | None) -> np.ndarray:
+    """The uint8 images ``[N, C, H, W]`` the transmitter sends while the receiver adapts: a
+    folder's, or the training split of the model's dataset (never a test split: sweeps score
+    those, and adapting on them would leak the test set into the model).
+
+    Raises:
+        ValueError: one line, for the embedded sample (test images only), images of several
+            sizes or of other channels.
+    """
+    if images is not None:
+        data = folder_dataset(images)[1]
+        if data.shape is None:
+            raise ValueError(f"--images {images!r} holds images of several sizes: adaptation sends one size; crop them alike")
+        if data.shape[0] != config.image_shape[0]:
+            raise ValueError(f"--images {images!r} holds {data.shape[0]}-channel images; the model takes "
+                             f"{config.image_shape[0]}-channel ones")
+        return np.stack(data.images) if isinstance(data.images, tuple) else data.images
+    return load_images(config.dataset, _training_root(data_root), "train").images
+
+
+def _training_root(data_root: str | None) -> str:
+    """The data root whose training split is sent (``--data-root``, else ``$SEMCOMM_DATA``).
+
+    Raises:
+        ValueError: one line, without one, or for the embedded sample (test images only).
+    """
+    root = data_root or os.environ.get(ENV_VAR)
+    if root is None or root == EMBEDDED:
+        raise ValueError("adapt needs images to send that no sweep scores: give --data-root DIR (its training split) or "
+                         f"--images DIR; the embedded sample holds test images only, and adapting on them would leak the "
+                         f"test set into the model (or set {ENV_VAR})")
+    return root
+

@@ -114,6 +114,8 @@ class AdaptConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise FieldError("lr", f"bad {{field}} {self.lr:g}: the learning rate must be a positive number, e.g. 1e-4")
         lo, hi = self.snr
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise FieldError("snr", f"bad {{field}} {lo:g}:{hi:g}: give lo:hi with lo <= hi, or one value")
@@ -293,8 +295,14 @@ def adapt(
         loss = ce + rec + cfg.adversarial * adv + cfg.diversity * diversity_loss(logits)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if not torch.isfinite(loss.detach()):
+            raise FieldError("lr", f"adaptation diverged at step {step + 1}: the loss is not finite ({float(loss.detach())}); nothing "
+                             f"was written. Likely cause: {{field}} {cfg.lr:g} or a loss weight too large: lower it")
         opt.step()
         ema_update(receiver_parameters(teacher), receiver_parameters(student), cfg.ema)
+        if not all(torch.isfinite(p).all() for p in receiver_parameters(teacher)):
+            raise FieldError("lr", f"adaptation diverged at step {step + 1}: a weight is not finite; nothing was written. "
+                             f"Likely cause: {{field}} {cfg.lr:g} too large: lower it")
         stats = {"ce": ce.item(), "recon_mse": rec.item(), "discriminator": adv.item(),
                  "pseudo_labelled": float(keep.float().mean()), "seconds": time.perf_counter() - t0}
         history.append(stats)

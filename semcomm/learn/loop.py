@@ -92,6 +92,19 @@ def batch_losses(model: JSCCModel, images: torch.Tensor, labels: torch.Tensor | 
     return model.training_losses(images, labels, channel, snr, cfg.csi, layer, g, objective)
 
 
+def diverged(cfg: TrainConfig, run_dir: Path, epoch: int, step: int, loss: float, what: str = "the loss") -> FieldError:
+    """The one-line error of a run whose loss or weights stopped being finite at (0-based)
+    ``epoch`` and ``step``: what was kept, and the likely cause (the learning rate, a weight)."""
+    kept = (f"the last finite checkpoint, of epoch {epoch}, is kept in {str(run_dir)!r}" if epoch > 0
+            else "no checkpoint was written")
+    value = "" if what != "the loss" else f" ({loss})"
+    weights = ", ".join(f"{k}={v}" for k, v in cfg.weighting_kwargs.items()).replace("{", "{{").replace("}", "}}")
+    kept = kept.replace("{", "{{").replace("}", "}}")
+    return FieldError("lr", f"training diverged at epoch {epoch + 1}, step {step + 1}: {what} is not finite{value}; "
+                      f"{kept}. Likely cause: {{field}} {cfg.lr:g} or a task weight ({cfg.weighting}"
+                      f"{': ' + weights if weights else ''}) too large: lower it")
+
+
 def initialise_from(model: JSCCModel, source: str) -> tuple[int, int]:
     """Copy into ``model`` every tensor of the checkpoint ``source`` (a pretrained name, run
     directory or file) whose name and shape match one of the model's; return (copied, the
@@ -271,6 +284,8 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: 
                 total, losses = ddp(x, labels, g)
                 opt.zero_grad(set_to_none=True)
                 total.backward()
+            if not torch.isfinite(total.detach()).all():
+                raise diverged(cfg, run_dir, epoch, step_index, float(total.detach()))
             opt.step()
             sched.step()
             with torch.no_grad():
@@ -294,6 +309,8 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, extend: bool, download: 
         distributed.check_same_weights(step.named_parameters(), f"after epoch {epoch + 1}")
         if cfg.val and main:
             history[-1] |= _validate(model, data.val_images, cfg, channel)
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise diverged(cfg, run_dir, epoch, steps_per_epoch - 1, math.nan, "a weight")
         streams = distributed.gather_objects((g.get_state(), torch.get_rng_state()))
         if main:
             save_epoch(run_dir, cfg, model, weighting, opt, sched, streams, epoch + 1, history)

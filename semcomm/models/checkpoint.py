@@ -107,6 +107,10 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu") -> t
         raise ValueError(f"{str(path)!r}: bad model configuration ({err})") from None
     weights = model.upgrade_state_dict(weights)
     _check_weights(path, model.state_dict(), weights)
+    bad = next((k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ValueError(f"{str(path)!r}: tensor {bad!r} holds NaN or infinite values (a training that diverged?): "
+                         "refusing to load it")
     model.load_state_dict(weights)
     return model.to(device).eval(), meta
 
