@@ -15,10 +15,12 @@ import os
 import stat
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_distinct", "check_writable", "same_file_key", "finite_json", "replace_atomic", "write_json_atomic"]
+__all__ = ["check_distinct", "folder_lock", "check_writable", "same_file_key", "finite_json", "replace_atomic", "write_json_atomic"]
 
 
 def _host() -> str:
@@ -154,3 +156,29 @@ def check_distinct(outputs: list[tuple[str, str | Path | None]], inputs: list[tu
         if path is not None and same_file_key(path) in seen:
             raise ValueError(f"{seen[same_file_key(path)]} {str(path)!r} is also {flag}, an input of this command: "
                              "give another output path")
+
+
+@contextmanager
+def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
+    """Hold the lock of the run folder ``folder`` (the hidden file ``.lock`` in it) while the
+    block runs, so that a second process writing into the same folder stops at once.
+
+    Raises:
+        ValueError: one line, when another process holds it (``what`` names the work, e.g.
+            "a training").
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / ".lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ValueError(f"{str(folder)!r} is in use by another process ({what} into it is running): wait for it to "
+                         "finish or choose another folder") from None
+    try:
+        yield
+    finally:
+        lock.release()
+

@@ -220,3 +220,16 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path: Path) -> None
     save_checkpoint(tmp_path, model, meta)
     with pytest.raises(ValueError, match="tensor 'task_heads.class.0.weight' holds NaN or infinite values"):
         load_checkpoint(tmp_path)
+
+
+def test_a_run_folder_in_training_is_locked(semcomm_cli, tmp_path: Path) -> None:
+    """A second ``train`` (or ``adapt``) into a folder that a running process holds stops at once."""
+    from semcomm.atomic import folder_lock
+
+    run = tmp_path / "run"
+    with folder_lock(run, "a training"):
+        result = semcomm_cli("train", "--data-root", "embedded", "--epochs", "1", "--limit", "64", "--out", str(run))
+        assert result.returncode == 2, result.stderr
+        assert result.error_lines() == [f"error: {str(run)!r} is in use by another process (a training into it is running): "
+                                        "wait for it to finish or choose another folder"]
+    assert not (run / "model.safetensors").exists()

@@ -12,7 +12,7 @@ import torch
 import typer
 
 import channels
-from semcomm.atomic import check_writable, same_file_key
+from semcomm.atomic import check_writable, folder_lock, same_file_key
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import with_channel_options
 from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_snr_range
@@ -70,14 +70,15 @@ def adapt(
     if net.config.arch != "klt-refine":  # adaptation acts on klt-refine's receiver (semcomm.learn.adapt)
         raise ValueError(f"adapt needs a klt-refine model; {model!r} is {net.config.arch!r}")
     check_target(meta.get("train", {}), cfg)
-    if (out / MODEL_FILE).exists() and not force:
-        raise ValueError(f"{str(out)!r} already holds a model: --force overwrites it, or choose another --out")
-    link = TargetLink(net, torch.from_numpy(_sent_images(net.config, data_root, images)).to(where), cfg)
-    with progress_bar() as bar:
-        task = bar.add_task("adapting", total=cfg.steps)
-        adapted, history = adapt_model(net, link, cfg, progress=lambda step, stats: bar.update(
-            task, completed=step, description=f"adapting: pseudo-labelled {100 * stats['pseudo_labelled']:.0f} %"))
-    path = save_adapted(out, adapted, meta, cfg, history, model)
+    with folder_lock(out, "an adaptation"):
+        if (out / MODEL_FILE).exists() and not force:
+            raise ValueError(f"{str(out)!r} already holds a model: --force overwrites it, or choose another --out")
+        link = TargetLink(net, torch.from_numpy(_sent_images(net.config, data_root, images)).to(where), cfg)
+        with progress_bar() as bar:
+            task = bar.add_task("adapting", total=cfg.steps)
+            adapted, history = adapt_model(net, link, cfg, progress=lambda step, stats: bar.update(
+                task, completed=step, description=f"adapting: pseudo-labelled {100 * stats['pseudo_labelled']:.0f} %"))
+        path = save_adapted(out, adapted, meta, cfg, history, model)
     console.print(f"adapted in {sum(h['seconds'] for h in history):.0f} s: {path}")
 
 

@@ -33,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 import channels
+from semcomm.atomic import folder_lock
 from semcomm.errors import FieldError
 import semcomm.learn.distributed as distributed
 from semcomm.learn.checkpointing import restore, save_epoch, state_files
@@ -213,6 +214,16 @@ def train(
     """
     validate(cfg)
     run_dir = Path(run_dir)
+    if distributed.rank() != 0:
+        return _train_checked(cfg, run_dir, resume, progress, force, download, device, extend, note)
+    with folder_lock(run_dir, "a training"):
+        return _train_checked(cfg, run_dir, resume, progress, force, download, device, extend, note)
+
+
+def _train_checked(cfg: TrainConfig, run_dir: Path, resume: bool, progress: Callable[[str, int, int], None] | None,
+                   force: bool, download: bool, device: str | torch.device, extend: bool,
+                   note: Callable[[str], None] | None) -> list[dict[str, Any]]:
+    """:func:`train` once the run folder is locked."""
     if resume and not (run_dir / MODEL_FILE).exists():
         raise FieldError("resume", f"{{field}}: {str(run_dir)!r} holds no run to continue; drop {{field}} to start one")
     if not resume and not force and ((run_dir / MODEL_FILE).exists() or state_files(run_dir)):
