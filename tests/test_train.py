@@ -233,3 +233,22 @@ def test_a_run_folder_in_training_is_locked(semcomm_cli, tmp_path: Path) -> None
         assert result.error_lines() == [f"error: {str(run)!r} is in use by another process (a training into it is running): "
                                         "wait for it to finish or choose another folder"]
     assert not (run / "model.safetensors").exists()
+
+
+def test_resume_refuses_a_training_state_of_other_weights(tmp_path: Path) -> None:
+    """A state file of another run (here another seed's, same epoch) is refused, not resumed."""
+    from semcomm.learn.checkpointing import state_file
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_2(desc: str, done: int, total: int) -> None:
+        if done == total - 1:
+            raise Killed
+
+    for seed, run in ((5, "a"), (6, "b")):
+        with pytest.raises(Killed):
+            train(TrainConfig(**SMOKE, seed=seed), tmp_path / run, progress=kill_in_epoch_2)
+    (tmp_path / "a" / state_file(1)).write_bytes((tmp_path / "b" / state_file(1)).read_bytes())
+    with pytest.raises(ValueError, match="was written with other weights than the run's model.safetensors"):
+        train(TrainConfig(**SMOKE, seed=5), tmp_path / "a", resume=True)

@@ -25,7 +25,7 @@ from semcomm.learn.config import TrainConfig
 from semcomm.models.checkpoint import BEST_FILE, STATE_FILE, load_checkpoint, save_checkpoint
 from semcomm.sweep.results_io import first_difference
 
-__all__ = ["restore", "save_epoch", "state_file", "state_files"]
+__all__ = ["restore", "save_epoch", "state_file", "state_files", "weights_digest"]
 
 
 def state_file(epoch: int) -> str:
@@ -51,6 +51,7 @@ def save_epoch(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weightin
         "generator": streams[0][0],
         "torch_rng": streams[0][1],
         "world_size": len(streams),
+        "weights_blake2b": weights_digest(model.state_dict()),
     }
     if len(streams) > 1:  # torchrun: every process's streams, in rank order
         state["generators"] = [generator for generator, _ in streams]
@@ -64,6 +65,19 @@ def save_epoch(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weightin
     for old in state_files(run_dir):
         if old.name != state_file(epoch):
             old.unlink(missing_ok=True)
+
+
+def weights_digest(weights: dict[str, torch.Tensor]) -> str:
+    """A digest of a model's tensors (names, dtypes, shapes, values): what ties a training state
+    to the weights it was written with."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(weights):
+        tensor = weights[name].detach().cpu().contiguous()
+        h.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return h.hexdigest()
 
 
 def _load_state(path: Path) -> dict[str, Any]:
@@ -112,6 +126,10 @@ def restore(run_dir: Path, cfg: TrainConfig, model: torch.nn.Module, weighting: 
     state = _load_state(legacy if legacy.exists() and not wanted.exists() else wanted)
     if state["epoch"] != meta["epoch"]:
         raise FieldError("resume", f"{{field}}: weights (epoch {meta['epoch']}) and training state (epoch {state['epoch']}) disagree")
+    if "weights_blake2b" in state and state["weights_blake2b"] != weights_digest(saved.state_dict()):
+        raise FieldError("resume", f"{{field}}: {str(wanted.name)!r} in {str(run_dir)!r} was written with other weights than "
+                         "the run's model.safetensors (a state of another run or seed?): it was not used. Start the run "
+                         "afresh with {force}", force="force")
     trained_by, world = state.get("world_size", 1), distributed.world_size()
     if trained_by != world:
         how = "without torchrun" if trained_by == 1 else f"under torchrun with {trained_by} processes in all (--nnodes x --nproc-per-node)"
