@@ -53,7 +53,7 @@ def test_sweep_never_overwrites_the_model_it_evaluates(semcomm_cli, tmp_path: Pa
     line = one_line(semcomm_cli("sweep", str(run), "--snr", "10", "--out", str(run / "model.safetensors")))
     assert "is also a model source, an input of this command" in line
     assert (run / "model.safetensors").read_bytes() == before
-    line = one_line(semcomm_cli("adapt", str(run), "--channel", "rician", "--out", str(run), "--force"))
+    line = one_line(semcomm_cli("adapt", str(run), "--channel", "rician", "--data-root", str(tmp_path), "--out", str(run), "--force"))
     assert f"--out {str(run)!r} holds the model it adapts" in line
     line = one_line(semcomm_cli("train", "--data-root", "embedded", "--init-from", str(run), "--out", str(run), "--force"))
     assert "holds the --init-from model" in line
@@ -95,3 +95,37 @@ def test_out_must_be_a_regular_writable_file_or_a_new_path(semcomm_cli, tmp_path
 def test_check_distinct_allows_distinct_paths(tmp_path: Path) -> None:
     check_distinct([("--out", tmp_path / "a.json"), ("--plot", tmp_path / "a.png")], [("input", tmp_path / "b.json")])
     check_writable(tmp_path / "new" / "deeper" / "a.json", "--out")  # a new path below a writable folder
+
+
+# -- resume: a point is done when whole; duplicates are refused -----------------------------------
+
+def test_a_point_with_a_lost_layer_record_is_computed_again(semcomm_cli, tmp_path: Path) -> None:
+    import json
+
+    args = ("sweep", "mnist-l3", "--snr", "5,15", "--n-images", "8", "--data-root", "embedded", "--out", "r.json")
+    assert semcomm_cli(*args).returncode == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    whole = [r for r in data["records"] if r["snr_db"] == 5.0]
+    assert [r["layers"] for r in whole] == [3, 3, 3]
+    data["records"] = [r for r in data["records"] if not (r["snr_db"] == 5.0 and r["layer"] == 2)]
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    result = semcomm_cli(*args)
+    assert result.returncode == 0, result.stderr
+    again = json.loads((tmp_path / "r.json").read_text())["records"]
+    assert [(r["snr_db"], r["layer"]) for r in again] == [(5.0, 1), (5.0, 2), (5.0, 3), (15.0, 1), (15.0, 2), (15.0, 3)]
+    assert [r["psnr"] for r in again if r["snr_db"] == 5.0] == [r["psnr"] for r in whole]  # the same draws
+
+
+def test_duplicate_records_are_refused(semcomm_cli, tmp_path: Path) -> None:
+    import json
+
+    args = ("sweep", "mnist-l3", "--snr", "5", "--n-images", "8", "--data-root", "embedded", "--out", "r.json")
+    assert semcomm_cli(*args).returncode == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    data["records"].append(dict(data["records"][1]))
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    result = semcomm_cli(*args)
+    errors = [line for line in result.error_lines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    line = errors[0]
+    assert "records 1 and 3 are both the record of method 'mnist-l3'" in line and "layer 2" in line

@@ -100,9 +100,25 @@ class Plan(ABC, Generic[P]):
             raise ValueError(f"the results file must be keyed by {self.key_fields}, not {tuple(results.key_fields)}")
 
     def pending(self, records: list[Record]) -> list[P]:
-        """The points ``records`` (a results file's) do not hold yet, in plan order."""
-        done = {self.record_point(r) for r in records}
-        return [p for p in self.points if p not in done]
+        """The points ``records`` (a results file's) do not hold whole yet (:meth:`complete`),
+        in plan order."""
+        by_point: dict[P, list[Record]] = {}
+        for record in records:
+            point = self.record_point(record)
+            if point is not None:
+                by_point.setdefault(point, []).append(record)
+        return [p for p in self.points if p not in by_point or not self.complete(by_point[p])]
+
+    def complete(self, records: list[Record]) -> bool:
+        """Whether ``records``, all of one point, are every record the point has: when they
+        say how many that is (a ``layers`` field), that many distinct layers; records without
+        it (files of older versions) count as whole."""
+        counts = {r.get("layers") for r in records}
+        if counts == {None}:
+            return True
+        if len(counts) != 1:
+            return False
+        return len({r.get("layer") for r in records}) == counts.pop()
 
     def arrangement(self) -> Callable[[Record], tuple[int, ...]]:
         """Sort key of a results file's records: the records of points outside this plan first, in

@@ -174,10 +174,21 @@ class ResultsFile:
                 f"{str(self.path)!r} holds results of a different configuration or seed ({differs}); "
                 "choose another --out or delete it"
             )
+        first: dict[tuple[Any, ...], int] = {}
         for i, record in enumerate(old["records"]):
             if not isinstance(record, dict) or any(k not in record for k in self.key_fields):
                 raise ValueError(f"{str(self.path)!r}: record {i} is malformed (each needs "
                                  f"{', '.join(self.key_fields)}); delete the file or choose another --out")
+            key = self._key(record)
+            try:
+                j = first.setdefault(key, i)
+            except TypeError:  # an unhashable key value (a list where a number belongs)
+                raise ValueError(f"{str(self.path)!r}: record {i} is malformed (a key field holds a list or object); "
+                                 "delete the file or choose another --out") from None
+            if j != i:
+                where = ", ".join(f"{k} {v!r}" for k, v in zip(self.key_fields, key))
+                raise ValueError(f"{str(self.path)!r}: records {j} and {i} are both the record of {where}: one of them "
+                                 "was copied in by hand; remove one, or delete the file or choose another --out")
         if isinstance(old.get("created"), str):
             self.header["created"] = old["created"]
         return list(old["records"])

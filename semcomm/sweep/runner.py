@@ -8,10 +8,12 @@ killed sweep leaves whole points only and a rerun computes just the missing ones
 
 Records (one per point and layer; :data:`RECORD_FIELDS`, identified by :data:`KEY_FIELDS`)::
 
-    {"method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
+    {"method", "dataset", "channel", "csi", "snr_db", "layer", "layers", "ratio",
      "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras"}
 
-``layer`` counts from 1 (null for a single-reconstruction method such as SSCC); ``ratio`` is
+``layer`` counts from 1 (null for a single-reconstruction method such as SSCC); ``layers`` is
+the number of records the point has (so a point with a record lost is known to be incomplete
+and is computed again; files written before it lack the field); ``ratio`` is
 the bandwidth ratio spent up to that layer (over images of several sizes: all their channel
 uses over all their source values); ``accuracy`` is None for a method without a classifier at
 that layer, and on images without labels (or labelled with other classes than the method's); ``tasks`` holds the mean scores of the layer's receiver-side tasks
@@ -41,7 +43,7 @@ from semcomm.tasks import Task, get_task
 __all__ = ["KEY_FIELDS", "RECORD_FIELDS", "SNR_DB_RANGE", "SweepPoint", "check_methods", "evaluate_point", "sweep_points"]
 
 RECORD_FIELDS: tuple[str, ...] = (
-    "method", "dataset", "channel", "csi", "snr_db", "layer", "ratio",
+    "method", "dataset", "channel", "csi", "snr_db", "layer", "layers", "ratio",
     "psnr", "psnr_ci95", "ssim", "accuracy", "n_images", "tasks", "extras",
 )
 KEY_FIELDS: tuple[str, ...] = ("method", "dataset", "channel", "csi", "snr_db", "layer")
@@ -163,6 +165,7 @@ def evaluate_point(
             "csi": point.csi,
             "snr_db": point.snr_db,
             "layer": index if method.layered else None,
+            "layers": len(metrics),
             "ratio": ratio,
         }
         | m.compute()
