@@ -102,6 +102,24 @@ def test_the_recipe_is_portable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert plan.config["methods"][0]["source"] == "runs/small"  # the results file names it as the user did
 
 
+def test_a_worker_refuses_a_checkpoint_replaced_after_the_client_identified_it(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker rebuilds the methods from their paths; if the file changed since the client
+    loaded it (other weights, so another sha256), it refuses instead of scoring model B as A."""
+    config = JSCCConfig.for_dataset("mnist", (8, 8), arch="conv", width=8)
+    run = tmp_path / "runs" / "small"
+    torch.manual_seed(0)
+    save_checkpoint(run, MultiResJSCC(config), {"model": config.to_dict()})
+    monkeypatch.delenv("SEMCOMM_DATA", raising=False)
+    plan = SweepPlan.from_spec(MethodsSpec((str(run),)), ["awgn"], ["perfect"], [0.0], n_images=4)
+    blob = pickle.dumps(plan)  # what the client ships to a worker
+    torch.manual_seed(1)
+    save_checkpoint(run, MultiResJSCC(config), {"model": config.to_dict()})  # replaced meanwhile
+    worker_copy = pickle.loads(blob)
+    with pytest.raises(ValueError, match="method 'small' changed on disk after the run started .*sha256"):
+        run_plan(worker_copy, None)
+
+
 def test_local_executor_and_registry() -> None:
     assert EXECUTORS.names() == ["local", "dask"]
     assert isinstance(EXECUTORS.get("local"), LocalExecutor)

@@ -129,3 +129,39 @@ def test_duplicate_records_are_refused(semcomm_cli, tmp_path: Path) -> None:
     assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
     line = errors[0]
     assert "records 1 and 3 are both the record of method 'mnist-l3'" in line and "layer 2" in line
+
+
+# -- checkpoints that declare what they do not hold ----------------------------------------------
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"width": 10**6}, "bad model configuration (bad width 1000000: it must be a whole number from 1 to 4096"),
+    ({"width": 48}, "has shape"),
+    ({"image_shape": [1, 10**5, 10**5]}, "is too large"),
+    ({"image_shape": [1, -28, 28]}, "must be (C, H, W) of positive whole numbers"),
+])
+def test_a_checkpoint_declaring_other_sizes_is_refused_before_allocating(tmp_path: Path, change: dict, message: str) -> None:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from semcomm.models.checkpoint import load_checkpoint, resolve_checkpoint
+
+    source = resolve_checkpoint("mnist-l3")
+    with safe_open(str(source), framework="pt") as f:
+        meta = json.loads(f.metadata()["semcomm"])
+    meta["model"] |= change
+    save_file(load_file(str(source)), str(tmp_path / "m.safetensors"), metadata={"semcomm": json.dumps(meta)})
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(tmp_path / "m.safetensors")
+    assert message in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_deeply_nested_checkpoint_metadata_is_one_line(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from semcomm.models.checkpoint import load_checkpoint
+
+    save_file({"x": __import__("torch").zeros(1)}, str(tmp_path / "m.safetensors"), metadata={"semcomm": "[" * 100_000 + "]" * 100_000})
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_checkpoint(tmp_path / "m.safetensors")

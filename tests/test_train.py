@@ -132,7 +132,8 @@ def test_loss_weightings() -> None:
         (["--init-from", "/nonexistent/run"], "--init-from: no checkpoint at '/nonexistent/run'"),
         (["--arch", "klt-cascade", "--sample-layers"], "--sample-layers needs an architecture that decodes chosen layers, "
                                                        "not 'klt-cascade'"),
-        (["--arch", "klt-cascade", "--trunk-width", "0"], "bad --trunk-width 0: it must be a whole number >= 1"),
+        (["--arch", "klt-cascade", "--trunk-width", "0"], "bad --trunk-width 0: it must be a whole number from 1 to 4096"),
+        (["--width", "1e6"], "bad --width 1000000: it must be a whole number from 1 to 4096"),
         (["--trunk-width", "64"], "--trunk-width is an option of klt-cascade; --arch klt-refine does not take it"),
     ],
 )

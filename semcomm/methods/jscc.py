@@ -13,7 +13,7 @@ from torch import nn
 import channels
 from semcomm.methods.base import LayerResult, Method
 from semcomm.models.base import JSCCModel
-from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint, pretrained_names, resolve_checkpoint
+from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint_with_digest, pretrained_names
 
 __all__ = ["ENCODED_BATCHES", "JSCCMethod", "default_name", "load_method"]
 
@@ -163,10 +163,9 @@ def load_method(source: str, name: str | None = None) -> JSCCMethod:
     ``.safetensors`` file, labelled ``name`` (default: :func:`default_name`). Raises a one-line
     ``ValueError`` if there is no such checkpoint."""
     try:
-        model, _ = load_checkpoint(source)
+        model, _, digest = load_checkpoint_with_digest(source)
     except ValueError as err:
         raise ValueError(f"{err}; or a method name ({', '.join(_method_names())})") from None
-    digest = hashlib.sha256(resolve_checkpoint(source).read_bytes()).hexdigest()
     return JSCCMethod(model, name=name or default_name(source), source=source, sha256=digest)
 
 

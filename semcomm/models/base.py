@@ -107,6 +107,14 @@ def architecture(key: str) -> type[JSCCModel]:
     return cls
 
 
+#: The most channels of a model's training images.
+MAX_CHANNELS = 64
+#: The most values (``C H W``) of a model's training images (a 2048 x 2048 RGB image).
+MAX_SOURCE_VALUES = 3 * 2048 * 2048
+#: The widest convolution a built-in architecture's ``width`` options may ask for.
+MAX_WIDTH = 4096
+
+
 @dataclass(frozen=True)
 class JSCCConfig:
     """An architecture and everything its weights depend on (stored as JSON with the weights).
@@ -138,6 +146,9 @@ class JSCCConfig:
         shape = tuple(self.image_shape)
         if len(shape) != 3 or any(not isinstance(v, int) or v < 1 for v in shape):
             raise FieldError("image_shape", f"{{field}} must be (C, H, W) of positive whole numbers, got {shape}")
+        if shape[0] > MAX_CHANNELS or shape[0] * shape[1] * shape[2] > MAX_SOURCE_VALUES:
+            raise FieldError("image_shape", f"{{field}} {shape} is too large: at most {MAX_CHANNELS} channels and "
+                             f"{MAX_SOURCE_VALUES:,} values (C H W) per training image")
         object.__setattr__(self, "image_shape", shape)
         if len(self.layer_symbols) == 0:
             raise FieldError("layer_symbols", "a JSCC model needs at least one layer ({field} is empty)")

@@ -30,7 +30,7 @@ from torch import nn
 
 import channels
 from semcomm.errors import FieldError
-from semcomm.models.base import JSCCConfig, JSCCModel, JSCCOutput, register_architecture
+from semcomm.models.base import MAX_WIDTH, JSCCConfig, JSCCModel, JSCCOutput, register_architecture
 from semcomm.models.layers import ResBlock, clamp_unit
 from semcomm.tasks import TaskLayout
 
@@ -44,8 +44,8 @@ class ConvOptions:
     width: int = field(default=64, metadata={"help": "conv width of the model"})
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.width, int) and self.width >= 1):
-            raise FieldError("width", f"bad {{field}} {self.width!r}: it must be a whole number >= 1, e.g. 64")
+        if not (isinstance(self.width, int) and 1 <= self.width <= MAX_WIDTH):
+            raise FieldError("width", f"bad {{field}} {self.width!r}: it must be a whole number from 1 to {MAX_WIDTH}, e.g. 64")
 
 
 def _grid(config: JSCCConfig) -> tuple[int, int]:

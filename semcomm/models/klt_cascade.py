@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcomm.errors import FieldError
-from semcomm.models.base import JSCCConfig, JSCCOutput, register_architecture
+from semcomm.models.base import MAX_WIDTH, JSCCConfig, JSCCOutput, register_architecture
 from semcomm.models.klt_refine import CLASSIFIER_SNR_DB, KLTRefineJSCC, KLTRefineOptions
 from semcomm.models.layers import ResBlock
 from semcomm.models.softcast import Tiling
@@ -44,8 +44,8 @@ __all__ = ["CascadeReceiver", "CascadeStage", "KLTCascadeJSCC", "KLTCascadeOptio
 
 
 def _whole(value: object, name: str, example: int) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        raise FieldError(name, f"bad {{field}} {value!r}: it must be a whole number >= 1, e.g. {example}")
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WIDTH):
+        raise FieldError(name, f"bad {{field}} {value!r}: it must be a whole number from 1 to {MAX_WIDTH}, e.g. {example}")
 
 
 @dataclass(frozen=True)

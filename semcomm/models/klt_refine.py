@@ -45,7 +45,7 @@ from torch import nn
 
 import channels
 from semcomm.errors import FieldError
-from semcomm.models.base import JSCCConfig, JSCCModel, JSCCOutput, register_architecture
+from semcomm.models.base import MAX_WIDTH, JSCCConfig, JSCCModel, JSCCOutput, register_architecture
 from semcomm.models.layers import UNet, clamp_unit
 from semcomm.models.softcast import LAYER_POWERS, SoftCast, Tiling
 from semcomm.tasks import RECON, ProxyTask, get_task
@@ -73,8 +73,8 @@ class KLTRefineOptions:
         "help": "with proxy attention: the weight of each proxy branch's loss (its uncertainty-weighted NLL)"})
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.width, int) and not isinstance(self.width, bool) and self.width >= 1):
-            raise FieldError("width", f"bad {{field}} {self.width!r}: it must be a whole number >= 1, e.g. 64")
+        if not (isinstance(self.width, int) and not isinstance(self.width, bool) and 1 <= self.width <= MAX_WIDTH):
+            raise FieldError("width", f"bad {{field}} {self.width!r}: it must be a whole number from 1 to {MAX_WIDTH}, e.g. 64")
         if self.layer_power not in LAYER_POWERS:
             raise FieldError("layer_power", f"unknown {{field}} {self.layer_power!r}; choose one of: {', '.join(LAYER_POWERS)}")
         if not (isinstance(self.proxy_weight, (int, float)) and math.isfinite(self.proxy_weight) and self.proxy_weight > 0):

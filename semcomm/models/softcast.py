@@ -131,7 +131,8 @@ class SoftCast(nn.Module):
         self.register_buffer("basis", basis[:, :m].float().contiguous().clone())
         self.register_buffer("eigvals", eigvals[:m].float().clone())
         self.register_buffer("amplitudes", softcast_amplitudes(self.eigvals, self.layer_symbols, layer_power))
-        layer_of = torch.repeat_interleave(torch.arange(len(layer_symbols)), torch.tensor([2 * k for k in layer_symbols]))
+        layer_of = torch.repeat_interleave(torch.arange(len(layer_symbols)), torch.tensor([2 * k for k in layer_symbols]),
+                                           output_size=2 * sum(layer_symbols))  # output_size: buildable on the meta device
         self.register_buffer("layer_of_coefficient", layer_of, persistent=False)
 
     @property

@@ -26,7 +26,7 @@ from semcomm.data import ImageDataset
 from semcomm.execute.base import Plan, Progress, run_plan
 from semcomm.methods.base import Method
 from semcomm.seeding import check_seed, point_generator
-from semcomm.sweep.results_io import ResultsFile
+from semcomm.sweep.results_io import ResultsFile, first_difference
 from semcomm.sweep.runner import KEY_FIELDS, SweepPoint, check_methods, evaluate_point, sweep_points
 from semcomm.sweep.spec import ImagesSpec, MethodsRecipe, MethodsSpec
 
@@ -86,6 +86,7 @@ class MethodsPlan(Plan[P]):
         # a folder or images in memory: identified by content (not by where they lie)
         self.images_identity = {} if recipe is not None and folder is None else {"images_md5": images.digest()}
         self.method_names = [m.name for m in methods]
+        self._described = [m.describe() for m in methods]  # what a worker's rebuilt methods must be
         self._methods: dict[str, Method] | None = {m.name: m for m in methods}
         self._images: ImageDataset | None = images
         self._lock = threading.Lock()
@@ -102,6 +103,12 @@ class MethodsPlan(Plan[P]):
                 methods = {m.name: m.to(self.device) for m in self.recipe.build_methods()}
                 if list(methods) != self.method_names:
                     raise RuntimeError(f"the recipe rebuilt methods {list(methods)}, not {self.method_names}")
+                for method, described in zip(methods.values(), self._described):
+                    differs = first_difference(described, method.describe())
+                    if differs is not None:
+                        raise ValueError(f"method {method.name!r} changed on disk after the run started ({differs}): "
+                                         "this process will not evaluate another model under its name; keep the "
+                                         "files in place while a run uses them")
                 self._methods, self._images = methods, self.recipe.images.load()
                 self.links = {name: channels.get(name, **kw).to(self.device) for name, kw in self.channel_kwargs.items()}
             return self._methods, self._images, self.links
