@@ -72,7 +72,7 @@ def _identity(results: dict[str, Any], method: str) -> str:
     checkpoint hash, codec and link, ...) and the file's seed and test images."""
     config = results.get("config") or {}
     described = [m for m in config.get("methods") or [] if isinstance(m, dict) and m.get("name") == method]
-    what = {k: config.get(k) for k in ("dataset", "images", "n_images")}
+    what = {k: config.get(k) for k in ("dataset", "images", "n_images", "images_md5")}
     return json.dumps([described, what, results.get("seed")], sort_keys=True)
 
 

@@ -84,6 +84,11 @@ def test_plot_keeps_different_models_of_one_name_apart() -> None:
     assert sorted({r["method"] for r in merged["records"]}) == ["jscc [a]", "jscc [b]"]
     other_seed = merge_sweeps([("a", _sweep_file("1" * 64, 0, [0], 20)), ("b", _sweep_file("1" * 64, 1, [5], 20))])
     assert {r["method"] for r in other_seed["records"]} == {"jscc [a]", "jscc [b]"}
+    # Two folders of one name and size, other pixels (their images_md5): apart.
+    a, b = _sweep_file("1" * 64, 0, [0], 20), _sweep_file("1" * 64, 0, [5], 20)
+    a["config"] |= {"images": "folder", "images_md5": "a" * 32}
+    b["config"] |= {"images": "folder", "images_md5": "b" * 32}
+    assert {r["method"] for r in merge_sweeps([("a", a), ("b", b)])["records"]} == {"jscc [a]", "jscc [b]"}
     # The same model swept into two files (other SNRs) stays one curve.
     same = merge_sweeps([("a", _sweep_file("1" * 64, 0, [0], 20)), ("b", _sweep_file("1" * 64, 0, [5], 20))])
     assert {r["method"] for r in same["records"]} == {"jscc"} and len(same["records"]) == 2
