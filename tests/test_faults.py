@@ -165,3 +165,33 @@ def test_deeply_nested_checkpoint_metadata_is_one_line(tmp_path: Path) -> None:
     save_file({"x": __import__("torch").zeros(1)}, str(tmp_path / "m.safetensors"), metadata={"semcomm": "[" * 100_000 + "]" * 100_000})
     with pytest.raises(ValueError, match="nested too deeply"):
         load_checkpoint(tmp_path / "m.safetensors")
+
+
+# -- identity: what a method is, not how it was spelled; empty values are errors ------------------
+
+def test_one_model_spelled_as_folder_or_file_resumes_one_results_file(semcomm_cli, tmp_path: Path) -> None:
+    from semcomm.models.checkpoint import resolve_checkpoint
+
+    (tmp_path / "run").mkdir()
+    shutil.copy(resolve_checkpoint("mnist-l3"), tmp_path / "run" / "model.safetensors")
+    common = ("--snr", "10", "--n-images", "4", "--data-root", "embedded", "--out", "r.json")
+    assert semcomm_cli("sweep", "run", *common).returncode == 0
+    again = semcomm_cli("sweep", str(tmp_path / "run" / "model.safetensors"), *common)
+    assert again.returncode == 0, again.stderr
+    assert "resuming r.json: 1 of 1 points already done" in again.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["sweep", "mnist-l3", "--method", ""], "bad --method '': give at least one name"),
+    (["sweep", "mnist-l3", "--name", ""], "bad --name '': give a name"),
+    (["sweep", "mnist-l3", "--channel", "awgn,"], "bad --channel 'awgn,': an empty name in the list"),
+    (["sweep", "mnist-l3", "--codec", ""], "bad --codec '': give at least one name"),
+    (["broadcast", "mnist-l3", "--users", ""], "bad --users ''"),
+    (["broadcast", "mnist-l3", "--design-percentile", "10"], "--design-percentile sets the rate of single-stream SSCC"),
+    (["train", "--weighting", "pcgrad", "--weighting-opt", "seed=-1"], "the seed must be a whole number from 0 to 2**63-1"),
+    (["train", "--weighting", "pcgrad", "--weighting-opt", "seed=1.5"], "the seed must be a whole number from 0 to 2**63-1"),
+])
+def test_empty_or_ineffective_values_are_one_line(semcomm_cli, tmp_path: Path, args: list[str], message: str) -> None:
+    out = ["--out", str(tmp_path / ("t" if args[0] == "train" else "r.json"))]
+    line = one_line(semcomm_cli(*args, "--data-root", "embedded", *out))
+    assert message in line

@@ -48,7 +48,7 @@ def broadcast(
     ] = None,
     users: Annotated[Optional[str], typer.Option(help="number of users (default 100, or the length of a --user-snr list)")] = None,
     user_snr: Annotated[str, typer.Option(help="users' average SNRs in dB: uniform:LO:HI, normal:MEAN:STD or a comma list")] = "uniform:0:20",
-    design_percentile: Annotated[str, typer.Option(help="single-stream SSCC: rate for the p-th percentile user (0: the worst); a comma list gives one method each")] = "0",
+    design_percentile: Annotated[Optional[str], typer.Option(help="single-stream SSCC (--method sscc): rate for the p-th percentile user (default 0: the worst); a comma list gives one method each")] = None,
     layer_percentiles: Annotated[Optional[str], typer.Option(help="layered SSCC: one percentile per layer (default: evenly 0...90, e.g. 0,45,90)")] = None,
     codec: Annotated[str, typer.Option(help="SSCC codecs, comma list of: " + ", ".join(codec_names()))] = "jpeg2000",
     link: Annotated[str, typer.Option(help="SSCC links, comma list of: " + ", ".join(link_names()))] = "ldpc",
@@ -74,16 +74,18 @@ def broadcast(
     image; per-user PSNR, SSIM and accuracy per layer, and their mean, 10th percentile and CDF."""
     check_outputs(("--out", out), ("--plot", plot),
                   inputs=checkpoint_inputs("a model source", list(sources or ())) + checkpoint_inputs("--classifier", [classifier]))
+    if design_percentile is not None and "sscc" not in (parse_names(method, "--method") if method is not None else []):
+        raise ValueError("--design-percentile sets the rate of single-stream SSCC: without --method sscc it has no effect")
     spec = parse_user_snr(user_snr)
-    count = len(spec.params) if spec.kind == "list" and users is None else parse_count(users or "100", "--users")
+    count = len(spec.params) if spec.kind == "list" and users is None else parse_count("100" if users is None else users, "--users")
     if count > MAX_USERS:
         raise ValueError(f"bad --users {count}: at most {MAX_USERS:,} users")
     if spec.kind == "list" and count != len(spec.params):
         raise ValueError(f"--users {count} but --user-snr lists {len(spec.params)} SNRs; give one per user")
-    channel_names = parse_names(channel)
+    channel_names = parse_names(channel, "--channel")
     plan = BroadcastPlan.from_spec(
         parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
-        channel_names, parse_names(csi), spec, count, parse_percentiles(design_percentile, "--design-percentile"),
+        channel_names, parse_names(csi, "--csi"), spec, count, parse_percentiles("0" if design_percentile is None else design_percentile, "--design-percentile"),
         None if layer_percentiles is None else parse_percentiles(layer_percentiles, "--layer-percentiles"),
         seed, parse_count(batch_size, "--batch-size"), channels.sweep_option_kwargs(channel_names, channel_options),
         data_root, parse_count(n_images, "--n-images") if n_images is not None else None if images is not None else 100,

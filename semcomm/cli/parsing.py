@@ -193,9 +193,16 @@ def parse_percentiles(text: str, flag: str) -> list[float]:
     return values
 
 
-def parse_names(text: str) -> list[str]:
-    """A comma list of names, stripped, duplicates removed (``"awgn, rician"``)."""
-    return list(dict.fromkeys(t.strip() for t in text.split(",")))
+def parse_names(text: str, flag: str = "names") -> list[str]:
+    """A comma list of names, stripped, duplicates removed (``"awgn, rician"``).
+
+    Raises:
+        ValueError: one line naming ``flag``, for an empty list or an empty name in it.
+    """
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise ValueError(f"bad {flag} {text!r}: " + ("give at least one name" if not text.strip() else "an empty name in the list"))
+    return list(dict.fromkeys(names))
 
 
 #: The device types ``--device`` takes.
@@ -227,11 +234,17 @@ def parse_methods(sources: list[str] | None, method: str | None, codec: str, lin
                   data_root: str | None, images: str | None = None) -> MethodsSpec:
     """The methods of a sweep or broadcast from their flags (built, and checked, by the plan)."""
     ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
-    sscc = SSCCSpec(parse_names(codec), parse_names(link), None if ratios is None else sum(ratios), classifier)
+    sscc = SSCCSpec(parse_names(codec, "--codec"), parse_names(link, "--link"), None if ratios is None else sum(ratios), classifier)
     if images is not None and dataset is not None:
         raise ValueError("--images and --dataset both name the images: give one of them")
-    return MethodsSpec(tuple(sources or ()), tuple(parse_names(method) if method else ()), sscc, dataset, ratios,
-                       data_root, None if name is None else tuple(t.strip() for t in name.split(",")), images)
+    names = None if name is None else [t.strip() for t in name.split(",")]
+    if names is not None and not all(names):
+        raise ValueError(f"bad --name {name!r}: " + ("give a name" if not name.strip() else "an empty name in the list"))
+    for flag, value in (("--classifier", classifier), ("--dataset", dataset), ("--data-root", data_root), ("--images", images)):
+        if value is not None and not value.strip():
+            raise ValueError(f"bad {flag} {value!r}: it is empty")
+    return MethodsSpec(tuple(sources or ()), tuple(parse_names(method, "--method") if method is not None else ()), sscc,
+                       dataset, ratios, data_root, None if names is None else tuple(names), images)
 
 
 def checkpoint_inputs(flag: str, sources: list[str | None]) -> list[tuple[str, str]]:

@@ -114,7 +114,7 @@ def sweep(
     check_outputs(("--out", out), ("--plot", plot),
                   inputs=checkpoint_inputs("a model source", list(sources or ())) + checkpoint_inputs("--classifier", [classifier]))
     snrs = parse_snr_list(snr)
-    channel_names, csi_modes = parse_names(channel), parse_names(csi)
+    channel_names, csi_modes = parse_names(channel, "--channel"), parse_names(csi, "--csi")
     plan = SweepPlan.from_spec(
         parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
         channel_names, csi_modes, snrs, seed, parse_count(batch_size, "--batch-size"),

@@ -7,6 +7,7 @@ this module names none of them.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -23,6 +24,7 @@ from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, pa
 from semcomm.learn import TrainConfig, distributed, validate
 from semcomm.learn import train as train_model
 from semcomm.models.checkpoint import MODEL_FILE
+from semcomm.seeding import MAX_SEED
 
 
 def _architectures_help() -> str:
@@ -64,7 +66,11 @@ def _weighting_kwargs(weighting: str, semantic_weight: str | None, layers: int, 
         if key.startswith("task:"):
             kwargs.setdefault("task_weights", {})[key[len("task:"):]] = number
             continue
-        kwargs[key] = int(number) if key == "seed" and number == int(number) else number
+        if key == "seed":
+            if not (math.isfinite(number) and number == int(number) and 0 <= number <= MAX_SEED):
+                raise ValueError(f"bad --weighting-opt {option!r}: the seed must be a whole number from 0 to 2**63-1")
+            number = int(number)
+        kwargs[key] = number
     if semantic_weight is not None:
         kwargs["semantic"] = parse_weights(semantic_weight, layers)
     elif weighting in ("fixed", "gradsplit"):

@@ -122,6 +122,17 @@ def first_difference(old: Any, new: Any, path: str = "") -> str | None:
     return f"{path}: {cut(old)} -> {cut(new)}"
 
 
+def identity(config: Any) -> Any:
+    """What identifies an experiment in a results file's ``config``: the config, except that a
+    method identified by the sha256 of its checkpoint is not also identified by how its source
+    was spelled (``runs/x``, ``runs/x/model.safetensors`` or an absolute path name one model)."""
+    if not isinstance(config, dict) or not isinstance(config.get("methods"), list):
+        return config
+    methods = [{k: v for k, v in m.items() if k != "source"} if isinstance(m, dict) and m.get("sha256") else m
+               for m in config["methods"]]
+    return {**config, "methods": methods}
+
+
 class ResultsFile:
     """A resumable results file: provenance header + a list of records, rewritten atomically
     after every record.
@@ -167,8 +178,8 @@ class ResultsFile:
         old = read_json(self.path)
         if not isinstance(old, dict) or not isinstance(old.get("records"), list):
             raise ValueError(f"{str(self.path)!r} is not a semcomm results file; choose another --out")
-        differs = first_difference({"config": old.get("config"), "seed": old.get("seed")},
-                                   {"config": self.config, "seed": self.seed})
+        differs = first_difference({"config": identity(old.get("config")), "seed": old.get("seed")},
+                                   {"config": identity(self.config), "seed": self.seed})
         if differs is not None:
             raise ValueError(
                 f"{str(self.path)!r} holds results of a different configuration or seed ({differs}); "
