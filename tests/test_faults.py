@@ -195,3 +195,52 @@ def test_empty_or_ineffective_values_are_one_line(semcomm_cli, tmp_path: Path, a
     out = ["--out", str(tmp_path / ("t" if args[0] == "train" else "r.json"))]
     line = one_line(semcomm_cli(*args, "--data-root", "embedded", *out))
     assert message in line
+
+
+# -- a full disk: one line, and the files from before stay whole ------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # noqa: ANN201 - a fixture
+    """A 64 KiB tmpfs at ``tmp_path / "disk"`` (needs the right to mount: root on Linux)."""
+    import subprocess
+    import sys
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("this machine does not allow mounting a tmpfs here")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def _fill(disk: Path, leave: int) -> None:
+    """Fill ``disk`` but about ``leave`` bytes."""
+    free = shutil.disk_usage(disk).free
+    (disk / "ballast").write_bytes(b"x" * max(0, free - leave))
+
+
+def test_a_full_disk_in_a_sweep_is_one_line_and_keeps_the_old_results(semcomm_cli, small_disk: Path) -> None:
+    common = ("mnist-l3", "--n-images", "4", "--data-root", "embedded", "--out", str(small_disk / "r.json"))
+    assert semcomm_cli("sweep", *common, "--snr", "10").returncode == 0
+    before = (small_disk / "r.json").read_text()
+    _fill(small_disk, 1024)
+    result = semcomm_cli("sweep", *common, "--snr", "10,20")
+    errors = [line for line in result.error_lines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "the files from before are as they were" in errors[0]
+    assert (small_disk / "r.json").read_text() == before  # whole, unchanged
+    assert not list(small_disk.glob(".r.json.*.tmp"))  # no partial temporary file left
+
+
+def test_a_full_disk_in_training_is_one_line(semcomm_cli, small_disk: Path) -> None:
+    _fill(small_disk, 2048)
+    result = semcomm_cli("train", "--data-root", "embedded", "--arch", "conv", "--width", "8", "--layers", "2", "--ratio", "1/49",
+                         "--epochs", "1", "--limit", "64", "--val", "0", "--out", str(small_disk / "run"))
+    errors = [line for line in result.error_lines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and "No space left on device" in errors[0]
+    assert not (small_disk / "run" / "model.safetensors").exists()

@@ -6,6 +6,7 @@ on stderr, ``error: <what is wrong and what is allowed>``, and exit code 2.
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -48,10 +49,15 @@ def _root() -> None:
     """semcomm: semantic communication simulator (JSCC vs digital links)."""
 
 
+#: The errors of a full or read-only file system, given one line by :func:`one_line_errors`.
+_STORAGE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
 def one_line_errors(fn: F) -> F:
     """Turn a ``ValueError`` raised for bad user input, or a dataset that cannot be loaded
     (:class:`~semcomm.data.DatasetError`), into ``error: ...`` on stderr, exit 2; an error about
-    a configuration field (:class:`~semcomm.errors.FieldError`) names its flag."""
+    a configuration field (:class:`~semcomm.errors.FieldError`) names its flag; a full or
+    read-only file system (ENOSPC, EDQUOT, EROFS, EFBIG) is one line too."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +70,14 @@ def one_line_errors(fn: F) -> F:
             raise typer.Exit(code=2) from None
         except (ValueError, DatasetError) as err:
             print(f"error: {err}", file=sys.stderr)
+            raise typer.Exit(code=2) from None
+        except OSError as err:
+            if err.errno not in _STORAGE_ERRORS:
+                raise
+            where = f" writing {err.filename!r}" if err.filename else ""
+            print(f"error: {err.strerror or err}{where}: nothing was half-written (files are replaced whole), the files "
+                  "from before are as they were; free some space (or choose another folder) and run it again: "
+                  "finished work is kept", file=sys.stderr)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
