@@ -244,3 +244,67 @@ def test_a_full_disk_in_training_is_one_line(semcomm_cli, small_disk: Path) -> N
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(errors) == 1 and "No space left on device" in errors[0]
     assert not (small_disk / "run" / "model.safetensors").exists()
+
+
+# -- caches: validated entries, unwritable folders -------------------------------------------------
+
+@pytest.mark.parametrize("entry", [[0, 0], [5, 3], [-1, 10], "x", [1.5, 10], [1, 2, 3]])
+def test_a_malformed_bler_cache_entry_is_simulated_again(tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: object) -> None:
+    import json
+
+    from semcomm.links.bler_cache import BlerCache
+
+    (tmp_path / "bler.json").write_text(json.dumps({"k": entry, "good": [3, 40]}))
+    cache = BlerCache(tmp_path / "bler.json")
+    assert cache.get("k") is None and cache.get("good") == (3, 40)
+    assert "is simulated again" in capsys.readouterr().err
+
+
+def test_an_unwritable_cache_folder_is_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from semcomm.links.bler_cache import BlerCache
+    from semcomm.models.klt import klt_of
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SEMCOMM_CACHE", str(tmp_path / "file" / "cache"))  # below a file: nothing can be created
+    cache = BlerCache()
+    cache.put("k", 1, 10)
+    cache.put("j", 1, 10)
+    assert cache.get("k") == (1, 10)  # still cached in memory
+    assert capsys.readouterr().err.count("block error rates are not cached on disk") == 1
+    images = np.random.default_rng(0).integers(0, 256, (8, 1, 4, 4), dtype=np.uint8)
+    assert klt_of("tiny", images).basis.shape[0] == 16
+    assert "the KLT of tiny is not cached" in capsys.readouterr().err
+
+
+def test_a_klt_of_identical_images_is_still_fitted_or_refused_in_one_line() -> None:
+    import numpy as np
+
+    from semcomm.models.klt import fit_klt
+
+    try:
+        klt = fit_klt("flat", np.full((4, 1, 4, 4), 7, dtype=np.uint8))
+    except ValueError as err:
+        assert "cannot be fitted" in str(err) and len(str(err).splitlines()) == 1
+    else:
+        assert klt.basis.shape[0] == 16 and bool(__import__("torch").isfinite(klt.basis).all())
+
+
+def test_a_klt_whose_eigh_does_not_converge_falls_back_to_the_svd(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import torch
+
+    from semcomm.models.klt import fit_klt
+
+    images = np.random.default_rng(1).integers(0, 256, (64, 1, 4, 4), dtype=np.uint8)
+    want = fit_klt("x", images)
+
+    def fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise torch.linalg.LinAlgError("did not converge")
+
+    monkeypatch.setattr(torch.linalg, "eigh", fails)
+    got = fit_klt("x", images)
+    assert torch.allclose(got.eigvals, want.eigvals, rtol=1e-4)
+    assert torch.allclose((got.basis.T @ want.basis).abs(), torch.eye(16), atol=1e-3)  # the same vectors up to sign

@@ -10,6 +10,7 @@ ignored and rebuilt.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from semcomm.atomic import write_json_atomic
@@ -27,6 +28,7 @@ class BlerCache:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or cache_dir() / "bler.json"
+        self._said_unwritable = False
         try:
             data = json.loads(self.path.read_text())
             self._entries: dict[str, list[int]] = data if isinstance(data, dict) else {}
@@ -34,9 +36,19 @@ class BlerCache:
             self._entries = {}
 
     def get(self, key: str) -> tuple[int, int] | None:
-        """``(block errors, blocks)`` stored under ``key``, or None."""
+        """``(block errors, blocks)`` stored under ``key``, or None (also for an entry that is not
+        two whole numbers ``0 <= errors <= blocks``, ``blocks >= 1``: it is computed again, with
+        a note)."""
         entry = self._entries.get(key)
-        return (int(entry[0]), int(entry[1])) if isinstance(entry, list) and len(entry) == 2 else None
+        if entry is None:
+            return None
+        if (isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in entry)
+                and 0 <= entry[0] <= entry[1] and entry[1] >= 1):
+            return entry[0], entry[1]
+        print(f"note: {self.path}: the entry {key!r} is not (errors, blocks) with 0 <= errors <= blocks, blocks >= 1 "
+              f"({json.dumps(entry)[:60]}); it is simulated again", file=sys.stderr)
+        del self._entries[key]
+        return None
 
     def put(self, key: str, errors: int, blocks: int) -> None:
         """Store ``(errors, blocks)`` under ``key`` and rewrite the file (merging entries that
@@ -48,5 +60,8 @@ class BlerCache:
         self._entries = (on_disk if isinstance(on_disk, dict) else {}) | self._entries | {key: [errors, blocks]}
         try:
             write_json_atomic(self.path, self._entries)
-        except OSError:
-            pass  # a read-only home: the numbers stay cached in memory for this process
+        except OSError as err:  # a read-only home: the numbers stay cached in memory for this process
+            if not self._said_unwritable:
+                print(f"note: block error rates are not cached on disk ({self.path.parent} is not writable: "
+                      f"{err.strerror or err}); set {CACHE_ENV_VAR} to a writable folder to keep them", file=sys.stderr)
+                self._said_unwritable = True

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -38,7 +39,7 @@ from safetensors.torch import load_file, safe_open, save
 
 from semcomm.atomic import replace_atomic
 from semcomm.data import ENV_VAR, EMBEDDED, dataset_info, dataset_names, load_images
-from semcomm.cache import cache_dir
+from semcomm.cache import CACHE_ENV_VAR, cache_dir
 
 __all__ = ["KLT", "fit_klt", "get_klt", "klt_of", "make_shipped", "shipped_klt_path"]
 
@@ -99,7 +100,15 @@ def fit_klt(dataset: str, images: np.ndarray, md5: str | None = None) -> KLT:
         gram += x.T @ x
     mean = total / len(flat)
     cov = gram / len(flat) - torch.outer(mean, mean)
-    eigvals, vectors = torch.linalg.eigh(cov)
+    try:
+        eigvals, vectors = torch.linalg.eigh(cov)
+    except torch.linalg.LinAlgError:  # LAPACK's divide-and-conquer did not converge: the slower, sturdier SVD
+        try:
+            vectors, eigvals, _ = torch.linalg.svd(cov)  # cov is symmetric PSD: its SVD is its eigendecomposition
+            eigvals, vectors = eigvals.flip(0), vectors.flip(1)  # ascending, as eigh gives them
+        except torch.linalg.LinAlgError:
+            raise ValueError(f"the KLT of {dataset} cannot be fitted: the covariance of its {len(images)} images has no "
+                             "stable eigendecomposition (constant or nearly identical images?)") from None
     order = torch.argsort(eigvals, descending=True)
     # An eigenvector's sign is arbitrary: fix it (largest-magnitude entry positive) so that a
     # refit gives the same basis.
@@ -149,8 +158,12 @@ def klt_of(name: str, images: np.ndarray) -> KLT:
         if klt is not None and klt.source.get("md5") == digest and tuple(klt.shape) == tuple(images.shape[1:]):
             return klt
     klt = fit_klt(name, images, digest)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    klt.save(cached)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        klt.save(cached)
+    except OSError as err:
+        print(f"note: the KLT of {name} is not cached ({cached.parent} is not writable: {err.strerror or err}); "
+              f"set {CACHE_ENV_VAR} to a writable folder to keep it", file=sys.stderr)
     return klt
 
 
