@@ -98,6 +98,7 @@ def _blocked(gains: torch.Tensor, x: torch.Tensor, block_len: int | None) -> tor
     if block_len is None:
         return gains.reshape((x.shape[0],) + (1,) * (x.dim() - 1))
     per_example = math.prod(x.shape[1:])
+    block_len = min(block_len, per_example)  # a block longer than the frame is the whole frame
     return gains.repeat_interleave(block_len, dim=1)[:, :per_example].reshape(x.shape)
 
 

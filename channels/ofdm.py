@@ -36,6 +36,7 @@ frequency-domain channel with the sampled delays, which is the ``h`` it reports 
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -100,6 +101,12 @@ class ResourceGrid(nn.Module):
         self.num_symbols = _count("num_symbols", num_symbols, 1)
         self.pilot_spacing = _count("pilot_spacing", pilot_spacing, 1)
         self.subcarrier_spacing = 1e3 * _positive("subcarrier_spacing_khz", subcarrier_spacing_khz)
+        if not (math.isfinite(max_delay_s) and max_delay_s * self.sample_rate <= num_subcarriers):
+            raise ValueError(
+                f"the channel's largest delay ({max_delay_s * 1e6:.3g} us) is longer than an OFDM symbol "
+                f"({num_subcarriers / self.sample_rate * 1e6:.3g} us at {subcarrier_spacing_khz:g} kHz): no cyclic prefix "
+                "can cover it; lower the delay spread"
+            )
         needed = math.ceil(max_delay_s * self.sample_rate - 1e-6)
         self.cp_len = needed if cp_len is None else _count("cp_len", cp_len, 0)
         if self.cp_len < needed:
@@ -260,7 +267,23 @@ class OFDMChannel(Channel):
             raise ValueError(f"unknown domain {domain!r}; choose one of: freq, time")
         self.tdl, self.domain = tdl, domain
         self.name = f"tdl-{tdl.profile.name.lower()}"
-        self.grid = ResourceGrid(max_delay_s=tdl.max_delay_s, **grid_options)
+        if tdl.max_delay_s > 0 and not math.isfinite(tdl.max_delay_s):
+            raise ValueError(f"delay_spread_ns={tdl.delay_spread_ns:g} puts the taps at infinite delays")
+        try:
+            self.grid = ResourceGrid(max_delay_s=tdl.max_delay_s, **grid_options)
+        except ValueError as err:
+            if "no cyclic prefix can cover it" not in str(err):
+                raise
+            longest = max(tdl.profile.delays)  # in units of the delay spread
+            spacing_khz = grid_options.get("subcarrier_spacing_khz",
+                                           inspect.signature(ResourceGrid).parameters["subcarrier_spacing_khz"].default)
+            symbol_s = 1.0 / (1e3 * float(spacing_khz))  # type: ignore[arg-type]
+            raise ValueError(f"delay_spread_ns={tdl.delay_spread_ns:g} is too long for this OFDM numerology: {err}; "
+                             f"at most {symbol_s / longest * 1e9:.4g} ns") from None
+        if tdl.max_doppler_hz > self.grid.subcarrier_spacing:
+            raise ValueError(f"max_doppler_hz={tdl.max_doppler_hz:g} exceeds the subcarrier spacing "
+                             f"({self.grid.subcarrier_spacing:g} Hz): the OFDM model (no inter-carrier interference) "
+                             f"holds far below it; at most {self.grid.subcarrier_spacing:g} Hz")
         delays = tdl.delays_s
         if domain == "time":
             lags = torch.round(delays * self.grid.sample_rate).long()

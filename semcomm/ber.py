@@ -31,7 +31,10 @@ from semcomm.execute.base import Plan
 from semcomm.stats import RunningMean, binomial_ci95
 from semcomm.seeding import check_seed, point_generator
 
-__all__ = ["BerConfig", "BerPlan", "BerPoint", "simulate_ber_point", "theoretical_ber"]
+__all__ = ["MAX_BITS", "BerConfig", "BerPlan", "BerPoint", "simulate_ber_point", "theoretical_ber"]
+
+#: The most bits one BER point may simulate (about 10^7-10^8 bits/s on two cores: hours at the most).
+MAX_BITS = 10**12
 
 #: Bits pushed through the link per vectorised step (bounded memory for 256-QAM "app").
 CHUNK_BITS = 1 << 20

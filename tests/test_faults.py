@@ -308,3 +308,103 @@ def test_a_klt_whose_eigh_does_not_converge_falls_back_to_the_svd(monkeypatch: p
     got = fit_klt("x", images)
     assert torch.allclose(got.eigvals, want.eigvals, rtol=1e-4)
     assert torch.allclose((got.basis.T @ want.basis).abs(), torch.eye(16), atol=1e-3)  # the same vectors up to sign
+
+
+# -- Dask: a listener that is not a scheduler ------------------------------------------------------
+
+def test_a_scheduler_address_that_is_not_dask_is_one_line_within_the_timeout() -> None:
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("distributed")
+    from semcomm.execute.address import check_scheduler
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="does not answer as a Dask scheduler within 1 s"):
+        check_scheduler(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout_s=1.0)
+    assert time.perf_counter() - start < 10
+    server.close()
+
+
+def test_a_cluster_that_loses_its_only_worker_is_one_line_and_keeps_finished_points(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first point finishes, then the worker dies (KilledWorker): one line, the first point written."""
+    pytest.importorskip("distributed")
+    import json
+
+    from distributed.scheduler import KilledWorker
+
+    import semcomm.execute.dask_executor as dask_executor
+    from semcomm.execute import run_plan
+    from semcomm.sweep import MethodsSpec, ResultsFile, SweepPlan
+
+    monkeypatch.delenv("SEMCOMM_DATA", raising=False)
+    plan = SweepPlan.from_spec(MethodsSpec(("mnist-l3",)), ["awgn"], ["perfect"], [0.0, 10.0], n_images=4)
+
+    class Future:
+        def __init__(self, point):  # noqa: ANN001
+            self.point = point
+
+        def result(self):  # noqa: ANN202
+            if self.point.snr_db > 0:
+                raise KilledWorker("run_point", "tcp://127.0.0.1:1", 3)
+            return plan.run_point(self.point)
+
+    class Client:
+        def scatter(self, items, **kwargs):  # noqa: ANN001, ANN003, ANN202
+            return items
+
+        def submit(self, fn, shared, point, **kwargs):  # noqa: ANN001, ANN003, ANN202
+            return Future(point)
+
+        def cancel(self, futures) -> None:  # noqa: ANN001
+            pass
+
+        def scheduler_info(self):  # noqa: ANN202
+            return {"workers": {"w": {}}}
+
+    executor = object.__new__(dask_executor.DaskExecutor)
+    executor.client, executor.cluster = Client(), None
+    monkeypatch.setattr(dask_executor, "as_completed", lambda futures: list(futures))
+    results = ResultsFile(tmp_path / "r.json", plan.config, plan.seed, plan.key_fields)
+    with pytest.raises(ValueError, match="lost the workers running sweep points .KilledWorker.; the points finished so far"):
+        run_plan(plan, results, executor)
+    assert {r["snr_db"] for r in json.loads((tmp_path / "r.json").read_text())["records"]} == {0.0}
+
+
+# -- sizes that allocate or loop: bounded before work ----------------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["ber", "--bits", "1e20", "--snr", "0"], "bad --bits '1e20': at most 1,000,000,000,000"),
+    (["sweep", "mnist-l3", "--executor", "dask", "--workers", "1e9", "--snr", "0"], "bad --workers '1e9': at most"),
+    (["sweep", "mnist-l3", "--channel", "tdl-a", "--csi", "perfect", "--doppler", "1e308", "--snr", "0"],
+     "max_doppler_hz=1e+308 exceeds the subcarrier spacing (30000 Hz)"),
+    (["sweep", "mnist-l3", "--channel", "tdl-a", "--csi", "perfect", "--delay-spread", "1e308", "--snr", "0"],
+     "puts the taps at infinite delays"),
+    (["sweep", "mnist-l3", "--channel", "tdl-c", "--csi", "perfect", "--delay-spread", "1e5", "--snr", "0"],
+     "is too long for this OFDM numerology"),
+    (["adapt", "mnist-l3", "--channel", "rician", "--passes", "1e9", "--data-root", "/nowhere"], "--passes must be from 2"),
+    (["adapt", "mnist-l3", "--channel", "rician", "--batch-size", "1e9", "--data-root", "/nowhere"], "at most 4096 received"),
+])
+def test_sizes_that_cannot_run_are_refused_before_work(semcomm_cli, tmp_path: Path, args: list[str], message: str) -> None:
+    out = ["--out", str(tmp_path / ("ad" if args[0] == "adapt" else "r.json"))]
+    line = one_line(semcomm_cli(*args, *out, timeout=60))
+    assert message in line
+
+
+def test_a_fading_block_longer_than_the_frame_is_the_frame() -> None:
+    import torch
+
+    import channels
+
+    x = torch.ones(2, 10, dtype=torch.complex64)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    huge = channels.get("rayleigh-block", block_len=10**18)(x, 10.0, generator=g())
+    whole = channels.get("rayleigh-block", block_len=10)(x, 10.0, generator=g())
+    assert torch.equal(huge.y, whole.y)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 import channels
-from semcomm.ber import BerConfig, BerPlan, BerPoint
+from semcomm.ber import MAX_BITS, BerConfig, BerPlan, BerPoint
 from semcomm.cli.app import app, check_outputs, console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
 from semcomm.cli.options import SNR_HELP, with_channel_options
@@ -56,7 +56,7 @@ def ber(
         channel_kwargs=channels.option_kwargs(channel, channel_options),
         csi=csi,
         demapper=demapper,
-        bits=parse_count(bits, "--bits"),
+        bits=parse_count(bits, "--bits", maximum=MAX_BITS, why="a day or more of simulation per point"),
         frame_len=parse_count(frame_len, "--frame-len"),
         seed=seed,
     )

@@ -4,6 +4,7 @@ itself: a plan into its results file, with the progress bar."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,10 @@ def parse_executor(name: str, workers: str | None, scheduler: str | None) -> Exe
         raise ValueError("--scheduler attaches to a running cluster and --workers starts one: give one of them")
     options: dict[str, Any] = {}
     if workers is not None:
-        options["workers"] = parse_count(workers, "--workers")
+        cores = os.cpu_count() or 1
+        options["workers"] = parse_count(workers, "--workers", maximum=4 * cores,
+                                         why=f"4 x this machine's {cores} cores: more processes only compete for them; "
+                                             "a larger cluster is --scheduler's")
     if scheduler is not None:
         options["scheduler"] = check_scheduler(scheduler)
     return ExecutorChoice(name, options)

@@ -85,8 +85,10 @@ def parse_snr_list(text: str) -> list[float]:
     return list(dict.fromkeys(values))
 
 
-def parse_count(text: str | int | float, what: str = "count", minimum: int = 1) -> int:
-    """Parse a whole count ``>= minimum`` (default 1) that may be written in scientific notation (``"2e6"``).
+def parse_count(text: str | int | float, what: str = "count", minimum: int = 1, maximum: int | None = None,
+                why: str = "") -> int:
+    """Parse a whole count ``>= minimum`` (default 1) and ``<= maximum`` (if given; ``why`` says
+    why) that may be written in scientific notation (``"2e6"``).
 
     Raises:
         ValueError: one line naming ``what``, the bad value and what is allowed.
@@ -98,6 +100,8 @@ def parse_count(text: str | int | float, what: str = "count", minimum: int = 1) 
         raise ValueError(f"bad {what} {text!r}: expected {allowed} such as 1000000 or 2e6") from None
     if not math.isfinite(value) or value < minimum or value != int(value):
         raise ValueError(f"bad {what} {text!r}: expected {allowed} such as 1000000 or 2e6")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"bad {what} {text!r}: at most {maximum:,}{' (' + why + ')' if why else ''}")
     return int(value)
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from typing import Any, TypeVar
 
 import torch
 from distributed import Client, LocalCluster, as_completed, get_worker
+from distributed.scheduler import KilledWorker
 
 from semcomm.execute.address import check_scheduler
 from semcomm.execute.base import Executor, Plan, Progress
@@ -101,7 +103,12 @@ class DaskExecutor(Executor):
         try:
             for future in as_completed(futures):
                 point = futures.pop(future)
-                records = future.result()
+                try:
+                    records = future.result()
+                except (KilledWorker, CancelledError) as err:
+                    raise ValueError(f"the Dask cluster lost the workers running {plan.title} points "
+                                     f"({type(err).__name__}); the points finished so far are kept: run the command "
+                                     "again (with workers up) to compute the rest") from None
                 progress.advance(plan.units(point))
                 yield point, records
         finally:

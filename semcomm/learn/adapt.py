@@ -76,6 +76,12 @@ class Received:
     noise_var: torch.Tensor
 
 
+#: The most stochastic teacher passes per adaptation step (each is a full decode of the batch).
+MAX_PASSES = 64
+#: The most received examples per adaptation step.
+MAX_BATCH = 4096
+
+
 @dataclass(frozen=True)
 class AdaptConfig:
     """The adaptation run.
@@ -125,8 +131,10 @@ class AdaptConfig:
         for name, value in (("adversarial", self.adversarial), ("diversity", self.diversity)):
             if not (math.isfinite(value) and value >= 0):
                 raise FieldError(name, f"{{field}} must be a number >= 0, got {value:g}")
-        if self.passes < 2:
-            raise FieldError("passes", f"{{field}} must be >= 2 (a variance needs two passes), got {self.passes}")
+        if not 2 <= self.passes <= MAX_PASSES:
+            raise FieldError("passes", f"{{field}} must be from 2 (a variance needs two passes) to {MAX_PASSES}, got {self.passes}")
+        if self.batch_size > MAX_BATCH:
+            raise FieldError("batch_size", f"{{field}} {self.batch_size} is too large: at most {MAX_BATCH} received examples per step")
         if self.steps < 1 or self.batch_size < 2:
             raise FieldError("steps", f"{{field}} must be >= 1 and {{batch}} >= 2, got {self.steps} and {self.batch_size}",
                              batch="batch_size")
