@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from semcomm.atomic import replace_atomic
 from semcomm.tasks import get_task
 
-__all__ = ["merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
+__all__ = ["SWEEP_FIELDS", "check_records", "merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
@@ -59,6 +59,29 @@ def plot_ber(results: dict[str, Any], path: str | Path) -> Path:
 _METHOD_COLOURS = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")
 #: One line style and marker per (channel, CSI mode), in order of appearance.
 _LINK_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"), ((0, (1, 3)), "P"))
+
+
+def _ratio_text(ratio: float | None) -> str:
+    """`` (r=1/6)``, or nothing for a record without its ratio (older files)."""
+    return "" if not isinstance(ratio, (int, float)) or not ratio > 0 else f" (r={ratio_label(ratio)})"
+
+
+#: The fields every record of a sweep results file must hold to be drawn (others are optional).
+SWEEP_FIELDS = ("method", "dataset", "channel", "csi", "snr_db", "layer", "psnr")
+
+
+def check_records(path: str, records: list[Any]) -> None:
+    """Raise one line naming the first record of ``path`` that a figure cannot draw: not an
+    object, or without one of :data:`SWEEP_FIELDS` (and ``user`` in a broadcast file), or with a
+    value of the wrong kind."""
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise ValueError(f"{path!r}: record {i} is not an object")
+        for name in SWEEP_FIELDS:
+            if name not in r:
+                raise ValueError(f"{path!r}: record {i} lacks {name!r}, which a figure needs (a damaged or foreign file?)")
+        if not isinstance(r["snr_db"], (int, float)) or not isinstance(r["psnr"], (int, float)):
+            raise ValueError(f"{path!r}: record {i} has a snr_db or psnr that is not a number")
 
 
 def ratio_label(ratio: float) -> str:
@@ -128,7 +151,7 @@ def _curves(records: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], d
             "color": _shade(colours, layers[method].index(layer), len(layers[method])),
             "linestyle": line,
             "marker": marker,
-            "label": f"{name} (r={ratio_label(curves[key][-1]['ratio'])}) {channel}/{csi}",
+            "label": f"{name}{_ratio_text(curves[key][-1].get('ratio'))} {channel}/{csi}",
         }
         out.append((curves[key], style))
     return out
@@ -175,9 +198,9 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
         rs = sorted(curve, key=lambda r: r["snr_db"])
         snr = [r["snr_db"] for r in rs]
         style["ms"] = 4
-        ci = [0.0 if r["psnr_ci95"] is None or math.isnan(r["psnr_ci95"]) else r["psnr_ci95"] for r in rs]
+        ci = [0.0 if r.get("psnr_ci95") is None or math.isnan(r["psnr_ci95"]) else r["psnr_ci95"] for r in rs]
         ax_psnr.errorbar(snr, [r["psnr"] for r in rs], yerr=ci, capsize=2, **style)
-        accuracy = [(x, r["accuracy"]) for x, r in zip(snr, rs) if r["accuracy"] is not None]
+        accuracy = [(x, r["accuracy"]) for x, r in zip(snr, rs) if r.get("accuracy") is not None]
         if accuracy:
             ax_acc.plot(*zip(*accuracy), **style)
         for ax, (task, metric) in zip(ax_tasks, panels):
@@ -232,7 +255,7 @@ def plot_broadcast(results: dict[str, Any], path: str | Path, bins: int = 12) ->
     ax_psnr, ax_acc, ax_cdf = fig.subplots(1, 3)
     for rs, style in _curves(records):
         ax_psnr.plot(*binned(rs, "psnr"), ms=4, **style)
-        if any(r["accuracy"] is not None for r in rs):
+        if any(r.get("accuracy") is not None for r in rs):
             ax_acc.plot(*binned(rs, "accuracy"), ms=4, **style)
         values = sorted(r["psnr"] for r in rs)
         ax_cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], drawstyle="steps-post",

@@ -408,3 +408,29 @@ def test_a_fading_block_longer_than_the_frame_is_the_frame() -> None:
     huge = channels.get("rayleigh-block", block_len=10**18)(x, 10.0, generator=g())
     whole = channels.get("rayleigh-block", block_len=10)(x, 10.0, generator=g())
     assert torch.equal(huge.y, whole.y)
+
+
+# -- results files from older versions or damaged ones: plot draws or says why in one line ----------
+
+def test_plot_draws_records_without_optional_fields_and_refuses_damaged_ones(semcomm_cli, tmp_path: Path) -> None:
+    import json
+
+    assert semcomm_cli("sweep", "mnist-l3", "--snr", "10", "--n-images", "4", "--data-root", "embedded", "--out", "r.json").returncode == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    for record in data["records"]:
+        for name in ("psnr_ci95", "ratio", "accuracy", "tasks"):
+            record.pop(name)
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    result = semcomm_cli("plot", "old.json", "--out", "old.png")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "old.png").stat().st_size > 0
+    data["records"][1].pop("psnr")
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    assert "'bad.json': record 1 lacks 'psnr'" in one_line(semcomm_cli("plot", "bad.json", "--out", "bad.png"))
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "nested too deeply" in one_line(semcomm_cli("plot", "deep.json", "--out", "deep.png"))
+
+
+def test_adapt_snr_errors_name_its_own_flag(semcomm_cli, tmp_path: Path) -> None:
+    line = one_line(semcomm_cli("adapt", "mnist-l3", "--snr", "nan", "--data-root", "/nowhere", "--out", str(tmp_path / "ad")))
+    assert line.startswith("error: bad --snr 'nan'")

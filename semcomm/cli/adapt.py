@@ -61,7 +61,7 @@ def adapt(
         if same_file_key(out / MODEL_FILE) == same_file_key(source):
             raise ValueError(f"--out {str(out)!r} holds the model it adapts, whose weights it would overwrite: give another folder")
     check_seed(seed)
-    cfg = AdaptConfig(channel=channel, csi=csi, snr=parse_snr_range(snr),
+    cfg = AdaptConfig(channel=channel, csi=csi, snr=parse_snr_range(snr, "--snr"),
                       channel_kwargs=channels.option_kwargs(channel, channel_options),
                       steps=parse_count(steps, "--steps"), batch_size=parse_count(batch_size, "--batch-size"), lr=lr, ema=ema,
                       threshold=threshold, passes=parse_count(passes, "--passes"), similar=similar, adversarial=adversarial,

@@ -136,17 +136,17 @@ def parse_weights(text: str, layers: int) -> float | list[float]:
     return values[0] if len(values) == 1 else values
 
 
-def parse_snr_range(text: str) -> tuple[float, float]:
-    """``"0:20"`` -> (0, 20) (each example draws uniformly from it); ``"10"`` -> (10, 10)."""
+def parse_snr_range(text: str, flag: str = "--snr-train") -> tuple[float, float]:
+    """``"0:20"`` -> (0, 20) (each example draws uniformly from it); ``"10"`` -> (10, 10); errors name ``flag``."""
     parts = text.split(":")
     try:
         lo, hi = (float(parts[0]), float(parts[-1])) if len(parts) <= 2 else (None, None)
     except ValueError:
         lo = hi = None
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
-        raise ValueError(f"bad --snr-train {text!r}: expected lo:hi in dB (e.g. 0:20) or one value (e.g. 10)")
+        raise ValueError(f"bad {flag} {text!r}: expected lo:hi in dB (e.g. 0:20) or one value (e.g. 10)")
     if lo < SNR_DB_RANGE[0] or hi > SNR_DB_RANGE[1]:
-        raise ValueError(f"bad --snr-train {text!r}: SNRs must lie in {SNR_DB_RANGE[0]:g}...{SNR_DB_RANGE[1]:g} dB")
+        raise ValueError(f"bad {flag} {text!r}: SNRs must lie in {SNR_DB_RANGE[0]:g}...{SNR_DB_RANGE[1]:g} dB")
     return lo, hi
 
 _USER_SNR_HELP = "use uniform:LO:HI, normal:MEAN:STD (dB) or a comma list of dB values (one per user)"

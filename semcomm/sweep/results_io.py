@@ -99,6 +99,8 @@ def read_json(path: str | Path) -> Any:
         raise ValueError(f"results file {str(path)!r} cannot be read ({err.__class__.__name__})") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"results file {str(path)!r} is not valid JSON ({err.msg} at line {err.lineno})") from None
+    except RecursionError:
+        raise ValueError(f"results file {str(path)!r} is nested too deeply to be a semcomm results file") from None
 
 
 def first_difference(old: Any, new: Any, path: str = "") -> str | None:
