@@ -267,8 +267,6 @@ class OFDMChannel(Channel):
             raise ValueError(f"unknown domain {domain!r}; choose one of: freq, time")
         self.tdl, self.domain = tdl, domain
         self.name = f"tdl-{tdl.profile.name.lower()}"
-        if tdl.max_delay_s > 0 and not math.isfinite(tdl.max_delay_s):
-            raise ValueError(f"delay_spread_ns={tdl.delay_spread_ns:g} puts the taps at infinite delays")
         try:
             self.grid = ResourceGrid(max_delay_s=tdl.max_delay_s, **grid_options)
         except ValueError as err:

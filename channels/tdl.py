@@ -137,6 +137,8 @@ class TDL(nn.Module):
         else:
             raise ValueError(f"unknown TDL profile {model!r}; choose one of: {', '.join(TDL_PROFILES)}")
         self.delay_spread_ns = _positive("delay_spread_ns", delay_spread_ns)
+        if not math.isfinite(max(self.profile.delays) * self.delay_spread_ns):
+            raise ValueError(f"delay_spread_ns={self.delay_spread_ns:g} puts the taps at infinite delays")
         self.max_doppler_hz = _positive("max_doppler_hz", max_doppler_hz, allow_zero=True)
         powers = 10.0 ** (np.asarray(self.profile.powers_db, dtype=np.float64) / 10.0)
         los = 0.0 if self.profile.los_power_db is None else 10.0 ** (self.profile.los_power_db / 10.0)

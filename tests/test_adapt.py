@@ -95,7 +95,7 @@ def test_cli_adapts_saves_and_sweeps(semcomm_cli, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--channel", "awgn", "--csi", "perfect"], "adapting it there changes nothing"),
     (["--ema", "1.5"], "--ema must lie strictly between 0 and 1"),
-    (["--passes", "1"], "--passes must be >= 2"),
+    (["--passes", "1"], "--passes must be from 2 (a variance needs two passes) to 64"),
     (["--diversity", "-1"], "--diversity must be a number >= 0, got -1"),
     (["--channel", "rayleigh-block", "--csi", "ls"], "CSI mode 'ls'"),
     (["--channel", "rayleigh-block", "--csi", "none"], "the receiver's LMMSE estimate of every coefficient is 0"),

@@ -105,7 +105,7 @@ def test_broadcast_resumes_without_recomputing_or_losing_users(tmp_path: Path) -
         (["--users", "0"], "bad --users '0'"),
         (["--user-snr", "uniform:20:0"], "bad --user-snr 'uniform:20:0'"),
         (["--user-snr", "normal:10"], "bad --user-snr 'normal:10'"),
-        (["--design-percentile", "101"], "bad --design-percentile '101': percentile 101 is outside 0...100"),
+        (["--method", "sscc", "--design-percentile", "101"], "bad --design-percentile '101': percentile 101 is outside 0...100"),
         (["--method", "sscc-scalable", "--layer-percentiles", "0,50"], "--layer-percentiles gives 2 values"),
         (["--users", "3", "--user-snr", "0,10"], "--users 3 but --user-snr lists 2 SNRs"),
     ],
