@@ -81,9 +81,16 @@ def test_layer_l_output_ignores_later_layers() -> None:
     ref = model.receive(c_hat, noise)
     assert [sorted(t) for t in ref.tasks] == [["coarse2"], ["coarse4"], ["class", "edges"]]
     assert [tuple(t.shape) for layer in ref.tasks for t in layer.values()] == [(5, 2), (5, 4), (5, 10), (5, 64)]
+    assert_causal(model, c_hat, noise)
+
+
+def assert_causal(model: KLTRefineJSCC, c_hat: torch.Tensor, noise: torch.Tensor) -> None:
+    """Changing layers ``l+1..L`` (their coefficients and noise levels) leaves the images and
+    task outputs of layers ``1..l`` bit for bit, and changes layer ``l+1``'s."""
+    ref = model.receive(c_hat, noise)
     layer_of = model.softcast.layer_of_coefficient
-    k_bounds = torch.tensor([0, *CONFIG.layer_symbols]).cumsum(0)
-    for layer in range(CONFIG.num_layers - 1):
+    k_bounds = torch.tensor([0, *model.config.layer_symbols]).cumsum(0)
+    for layer in range(model.config.num_layers - 1):
         c2, n2 = c_hat.clone(), noise.clone()
         c2[:, layer_of > layer] += 5.0
         n2[:, k_bounds[layer + 1] :] = 3.0

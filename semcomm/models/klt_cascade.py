@@ -38,7 +38,6 @@ from semcomm.models.base import MAX_WIDTH, JSCCConfig, JSCCOutput, register_arch
 from semcomm.models.klt_refine import CLASSIFIER_SNR_DB, KLTRefineJSCC, KLTRefineOptions
 from semcomm.models.layers import ResBlock
 from semcomm.models.softcast import Tiling
-from semcomm.tasks import RECON
 
 __all__ = ["CascadeReceiver", "CascadeStage", "KLTCascadeJSCC", "KLTCascadeOptions"]
 
@@ -188,14 +187,7 @@ class KLTCascadeJSCC(KLTRefineJSCC):
             images.append(linear + residual)
             features.append(carried[1].mean(dim=(2, 3)))
         imgs, heads, feats = self._outputs(torch.cat(images), torch.cat(features), tiling)
-        rows = [slice(l * batch, (l + 1) * batch) for l in range(L)]
-        sizes = self.softcast.frame_layer_sizes(tiles)
-        return JSCCOutput(
-            recon=[imgs[r] for r in rows],
-            tasks=[{name: heads[name][r] for name in tasks if name != RECON} for tasks, r in zip(self.layout.layers, rows)],
-            symbols=[] if symbols is None else list(symbols.split(sizes, dim=-1)),
-            features=[feats[r] for r in rows],
-        )
+        return self._per_layer(imgs, heads, feats, [slice(l * batch, (l + 1) * batch) for l in range(L)], symbols, tiles)
 
     def classify_noiseless(self, images: torch.Tensor) -> torch.Tensor:
         """Top layer's ``class`` logits ``[B, classes]`` when every symbol arrives without noise

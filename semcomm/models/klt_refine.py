@@ -326,6 +326,12 @@ class KLTRefineJSCC(JSCCModel):
             imgs, heads, features = self.decode(c_hat, cond[decode_layers, torch.arange(batch, device=c_hat.device)],
                                                 decode_layers, generator, tiling)
             rows = [decode_layers == l for l in range(L)]
+        return self._per_layer(imgs, heads, features, rows, symbols, tiles)
+
+    def _per_layer(self, imgs: torch.Tensor, heads: dict[str, torch.Tensor], features: torch.Tensor, rows: list[Any],
+                   symbols: torch.Tensor | None, tiles: int) -> JSCCOutput:
+        """The :class:`JSCCOutput` whose layer ``l`` holds the rows ``rows[l]`` (a slice or a mask)
+        of the decoded images, head outputs and features; ``symbols`` split into layers."""
         sizes = self.softcast.frame_layer_sizes(tiles)
         return JSCCOutput(
             recon=[imgs[r] for r in rows],
