@@ -73,8 +73,13 @@ class DaskExecutor(Executor):
         else:
             cores = os.cpu_count() or 1
             count = workers or cores
-            self.cluster = LocalCluster(n_workers=count, threads_per_worker=max(1, cores // count), processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+            try:
+                self.cluster = LocalCluster(n_workers=count, threads_per_worker=max(1, cores // count), processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR)
+            except (OSError, RuntimeError, TimeoutError) as err:  # e.g. "Nanny failed to start"
+                raise ValueError(f"could not start a local Dask cluster of {count} workers "
+                                 f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); try fewer --workers "
+                                 "or --executor local") from None
             self.client = Client(self.cluster)
 
     @property
