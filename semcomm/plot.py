@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from semcomm.atomic import replace_atomic
+from semcomm.results import ratio_label
 from semcomm.tasks import get_task
 
-__all__ = ["SWEEP_FIELDS", "check_records", "merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
+__all__ = ["merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
@@ -64,30 +64,6 @@ _LINK_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1,
 def _ratio_text(ratio: float | None) -> str:
     """`` (r=1/6)``, or nothing for a record without its ratio (older files)."""
     return "" if not isinstance(ratio, (int, float)) or not ratio > 0 else f" (r={ratio_label(ratio)})"
-
-
-#: The fields every record of a sweep results file must hold to be drawn (others are optional).
-SWEEP_FIELDS = ("method", "dataset", "channel", "csi", "snr_db", "layer", "psnr")
-
-
-def check_records(path: str, records: list[Any]) -> None:
-    """Raise one line naming the first record of ``path`` that a figure cannot draw: not an
-    object, or without one of :data:`SWEEP_FIELDS` (and ``user`` in a broadcast file), or with a
-    value of the wrong kind."""
-    for i, r in enumerate(records):
-        if not isinstance(r, dict):
-            raise ValueError(f"{path!r}: record {i} is not an object")
-        for name in SWEEP_FIELDS:
-            if name not in r:
-                raise ValueError(f"{path!r}: record {i} lacks {name!r}, which a figure needs (a damaged or foreign file?)")
-        if not isinstance(r["snr_db"], (int, float)) or not isinstance(r["psnr"], (int, float)):
-            raise ValueError(f"{path!r}: record {i} has a snr_db or psnr that is not a number")
-
-
-def ratio_label(ratio: float) -> str:
-    """A bandwidth ratio as a short fraction where it is one (``1/9``), else 3 digits (``0.118``)."""
-    frac = Fraction(ratio).limit_denominator(1000)
-    return f"{frac.numerator}/{frac.denominator}" if math.isclose(float(frac), ratio, rel_tol=1e-9) else f"{ratio:.3g}"
 
 
 def _identity(results: dict[str, Any], method: str) -> str:

@@ -176,7 +176,7 @@ def test_train_then_sweep_command_lines(semcomm_cli, tmp_path: Path) -> None:
 
 @pytest.mark.skipif("mnist-l3" not in pretrained_names(), reason="the pretrained mnist-l3 model is not shipped")
 def test_demo_writes_results_and_figure(semcomm_cli, tmp_path: Path) -> None:
-    result = semcomm_cli("demo", "--out", str(tmp_path), "--snr", "0,20")
+    result = semcomm_cli("demo", "--out", str(tmp_path), "--snr", "0,20", env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0, result.stderr
     records = json.loads((tmp_path / "results.json").read_text())["records"]
     assert {r["method"] for r in records} == {"mnist-l3", "analog", "linear", "jpeg+ldpc", "jpeg+capacity"}
@@ -197,6 +197,12 @@ def test_demo_writes_results_and_figure(semcomm_cli, tmp_path: Path) -> None:
     assert sscc["jpeg+ldpc", 0.0]["extras"]["delivered"] == 0.0
     assert sscc["jpeg+capacity", 20.0]["psnr"] > sscc["jpeg+capacity", 0.0]["psnr"] + 5
     assert (tmp_path / "fig.png").stat().st_size > 10_000
+    # What it prints: a compact table per metric, no line over 100 columns (COLUMNS=100 here),
+    # at most 60 lines, the points where nothing was delivered marked.
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 60 and max(map(len, lines)) <= 100, result.stdout
+    assert lines[0] == "PSNR [dB] on mnist, by SNR [dB]" and "accuracy [%] on mnist, by SNR [dB]" in lines
+    assert any(line.startswith("jpeg+ldpc") and "*" in line for line in lines) and any("nothing delivered" in l for l in lines)
 
 
 @pytest.mark.parametrize("args", [["--lr", "1e10"], ["--semantic-weight", "1e308"]])

@@ -8,7 +8,7 @@ errors and the progress bar; :mod:`semcomm.cli.parsing` the flag parsers;
 """
 
 # Each module registers its command, in the order of the help.
-from semcomm.cli import ber, sweep, broadcast, plot, train, adapt, demo  # noqa: F401, I001
+from semcomm.cli import ber, sweep, broadcast, plot, table, train, adapt, demo  # noqa: F401, I001
 from semcomm.cli.app import app
 
 __all__ = ["app", "main"]

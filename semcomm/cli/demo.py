@@ -13,7 +13,7 @@ from semcomm.cli.app import app, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file
 from semcomm.cli.options import IMAGES_HELP
 from semcomm.cli.parsing import parse_snr_list
-from semcomm.cli.sweep import say_images, sweep_table
+from semcomm.cli.sweep import say_images, sweep_summary
 from semcomm.data import EMBEDDED, ENV_VAR
 from semcomm.methods import SSCCSpec, resolve_method
 from semcomm.models.klt import shipped_klt_path
@@ -56,7 +56,7 @@ def demo(
     plan = SweepPlan.from_spec(methods, ["awgn"], ["perfect"], snrs, seed, 500, {"awgn": {}}, data_root=EMBEDDED)
     say_images(plan, EMBEDDED, images)
     records = run_to_file(plan, out / "results.json", ExecutorChoice())
-    console.print(sweep_table(records))
+    print(sweep_summary(records))
     plot_sweep({"records": records}, out / "fig.png")
     console.print(f"results: {out / 'results.json'}")
     console.print(f"figure: {out / 'fig.png'}")

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from semcomm.cli.app import app, check_outputs, console, one_line_errors
-from semcomm.plot import check_records, merge_sweeps, plot_broadcast, plot_sweep
-from semcomm.sweep import read_json
+from semcomm.plot import merge_sweeps, plot_broadcast, plot_sweep
+from semcomm.results import read_results
 
 
 @app.command("plot")
@@ -24,11 +24,7 @@ def plot_results(
     check_outputs(("--out", out), inputs=[("a results file", path) for path in results])
     files = []
     for path in results:
-        data = read_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-            raise ValueError(f"{str(path)!r} is not a semcomm results file")
-        check_records(str(path), data["records"])
-        files.append(data)
+        files.append(read_results(path))
     stems = [p.stem for p in results]
     labels = stems if len(set(stems)) == len(stems) else [str(p) for p in results]
     merged = merge_sweeps(list(zip(labels, files)))

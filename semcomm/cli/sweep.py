@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
+import shutil
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
 
 import channels
 from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
@@ -17,10 +16,12 @@ from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, pa
 from semcomm.codecs import codec_names
 from semcomm.data import images_root
 from semcomm.links import link_names
-from semcomm.plot import plot_sweep, ratio_label
+from semcomm.cli.table import check_metric_option, chosen_metrics, metric_help
+from semcomm.plot import plot_sweep
+from semcomm.results import render
 from semcomm.sweep import MethodsPlan, SweepPlan
 
-__all__ = ["say_images", "sweep", "sweep_table"]
+__all__ = ["say_images", "sweep", "sweep_summary"]
 
 
 def say_images(plan: MethodsPlan[Any], data_root: str | None, folder: str | None = None) -> None:
@@ -33,30 +34,10 @@ def say_images(plan: MethodsPlan[Any], data_root: str | None, folder: str | None
     err_console.print(f"images: {plan.n_images} {plan.dataset} test images from {where}")
 
 
-def _with_ci(value: float, ci95: float | None) -> str:
-    """``"27.10 ± 0.12"``; the value alone when the interval is undefined (one image: NaN, or null in a file)."""
-    return f"{value:.2f}" if ci95 is None or math.isnan(ci95) else f"{value:.2f} ± {ci95:.2f}"
-
-
-def sweep_table(records: list[dict[str, Any]]) -> Table:
-    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
-    table = Table(title=f"Sweep on {datasets}")
-    # "\[" is a literal "[" in rich markup.
-    with_tasks = any(r.get("tasks") for r in records)
-    for col in ("method", "channel", "csi", r"SNR \[dB]", "layer", "ratio", r"PSNR \[dB] (95 % CI)", "SSIM", "accuracy",
-                *(["other tasks"] if with_tasks else [])):
-        table.add_column(col, justify="right")
-    for r in records:
-        accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
-        tasks = ", ".join(f"{task} {metric} {100 * v:.2f} %" if metric.endswith("accuracy") else f"{task} {metric} {v:.4g}"
-                          for task, scores in r.get("tasks", {}).items() for metric, v in scores.items()
-                          if (task, metric) != ("class", "accuracy"))  # the accuracy column
-        table.add_row(
-            r["method"], r["channel"], r["csi"], f"{r['snr_db']:g}", "-" if r["layer"] is None else str(r["layer"]),
-            ratio_label(r["ratio"]),
-            _with_ci(r["psnr"], r["psnr_ci95"]), f"{r['ssim']:.4f}", accuracy, *([tasks or "-"] if with_tasks else []),
-        )
-    return table
+def sweep_summary(records: list[dict[str, Any]], metric: str | None = None) -> str:
+    """The records as one table per metric (``--metric``; default PSNR then accuracy): a row per
+    method and layer, a column per SNR, fitting the terminal's width."""
+    return render(records, chosen_metrics(records, metric), "text", shutil.get_terminal_size((100, 24)).columns)
 
 
 @app.command()
@@ -105,12 +86,14 @@ def sweep(
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     n_images: Annotated[Optional[str], typer.Option(help="evaluate on the first N test images only")] = None,
     device: Annotated[str, typer.Option(help="where models and draws run: cpu, cuda, cuda:N or mps (the same numbers up to float rounding)")] = "cpu",
+    metric: Annotated[Optional[str], typer.Option(help="the tables printed: " + metric_help())] = None,
     *,
     channel_options: dict[str, str | None],
     executor: ExecutorChoice,
 ) -> None:
     """Evaluate methods (every layer of a JSCC model or of linear, SSCC baselines) over a grid of channels,
     CSI modes and SNRs: PSNR, SSIM and accuracy, into one resumable results file."""
+    check_metric_option(metric)
     check_outputs(("--out", out), ("--plot", plot),
                   inputs=checkpoint_inputs("a model source", list(sources or ())) + checkpoint_inputs("--classifier", [classifier]))
     snrs = parse_snr_list(snr)
@@ -123,7 +106,7 @@ def sweep(
     )
     say_images(plan, data_root, images)
     records = run_to_file(plan, out, executor)
-    console.print(sweep_table(records))
+    print(sweep_summary(records, metric))
     console.print(f"results: {out}")
     if plot is not None:
         plot_sweep({"records": records}, plot)
