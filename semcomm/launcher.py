@@ -108,14 +108,33 @@ def _render(args: list[str], width: int) -> tuple[str, int]:
     return out.getvalue(), code
 
 
+def _run(args: list[str]) -> int:
+    """Run the command line on ``args``; a usage error (an unknown command or option, a missing
+    argument) is one line, as every other error: ``error: ...``, exit 2."""
+    import typer
+
+    from semcomm.cli import app
+
+    try:
+        code = app(args=args, prog_name="semcomm", standalone_mode=False)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except Exception as err:  # click's errors (typer vendors click): they carry a message and an exit code
+        if not (hasattr(err, "format_message") and isinstance(getattr(err, "exit_code", None), int)):
+            raise
+        ctx = getattr(err, "ctx", None)
+        path = getattr(ctx, "command_path", "") or "semcomm"
+        print(f"error: {err.format_message()} (see '{path} --help')", file=sys.stderr)
+        return int(err.exit_code)
+    return code if isinstance(code, int) else 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run ``semcomm`` with ``argv`` (default: the process's arguments)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not is_help_request(args):
-        from semcomm.cli import app
-
-        app(args=args, prog_name="semcomm")
-        return
+        sys.exit(_run(args))
     width = shutil.get_terminal_size(fallback=(100, 24)).columns
     path = _cache_file(help_key(args, width))
     try:

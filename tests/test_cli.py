@@ -147,3 +147,18 @@ def test_help_comes_at_once_without_importing_torch_and_follows_the_plugins(tmp_
     assert not launcher.is_help_request(["sweep", "mnist-l3", "--help"]) and not launcher.is_help_request(["--snr", "--help"])
     key = launcher.help_key(["--help"], 100)
     assert launcher.help_key(["--help"], 120) != key and launcher.help_key(["sweep", "--help"], 100) != key
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["sweep", "--bogus"], "error: No such option: --bogus (Possible options: --out) (see 'semcomm sweep --help')"),
+    (["nope"], "error: No such command 'nope'. (see 'semcomm --help')"),
+    (["plot"], "error: Missing argument 'results'. (see 'semcomm plot --help')"),
+])
+def test_usage_errors_are_one_line_too(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the entry point prints (typer's boxed usage errors are turned into one line, exit 2)."""
+    from semcomm.launcher import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
