@@ -176,26 +176,39 @@ def plot_sweep(results: dict[str, Any], path: str | Path) -> Path:
         style["ms"] = 4
         ci = [0.0 if r.get("psnr_ci95") is None or math.isnan(r["psnr_ci95"]) else r["psnr_ci95"] for r in rs]
         ax_psnr.errorbar(snr, [r["psnr"] for r in rs], yerr=ci, capsize=2, **style)
-        accuracy = [(x, r["accuracy"]) for x, r in zip(snr, rs) if r.get("accuracy") is not None]
+        empty = [(x, r) for x, r in zip(snr, rs) if (r.get("extras") or {}).get("delivered") == 0]
+        hollow = {k: v for k, v in style.items() if k not in ("label", "ls", "linestyle")} | {"ls": "none", "mfc": "white", "ms": 7}
+        if empty:  # nothing delivered there (every image the fallback): hollow markers
+            ax_psnr.plot([x for x, _ in empty], [r["psnr"] for _, r in empty], **hollow)
+        accuracy = [(x, 100 * r["accuracy"]) for x, r in zip(snr, rs) if r.get("accuracy") is not None]
         if accuracy:
             ax_acc.plot(*zip(*accuracy), **style)
+            if empty:
+                ax_acc.plot([x for x, r in empty if r.get("accuracy") is not None],
+                            [100 * r["accuracy"] for _, r in empty if r.get("accuracy") is not None], **hollow)
         for ax, (task, metric) in zip(ax_tasks, panels):
-            points = [(x, r["tasks"][task][metric]) for x, r in zip(snr, rs) if metric in r.get("tasks", {}).get(task, {})]
+            scale = 100 if metric.endswith("accuracy") else 1  # accuracies in %, as in the tables
+            points = [(x, scale * r["tasks"][task][metric]) for x, r in zip(snr, rs)
+                      if metric in r.get("tasks", {}).get(task, {})]
             if points:
                 ax.plot(*zip(*points), **style)
     datasets = ", ".join(dict.fromkeys(r["dataset"] for r in records))
     for ax, (task, metric) in zip(ax_tasks, panels):
-        ax.set_title(f"{datasets}: {task} {metric}" if metric != "accuracy" or task != "class" else f"{datasets}: task {task}")
-        ax.set_ylabel(_metric_label(task, metric, records[0]["dataset"]))
+        ax.set_title(f"{datasets}: task {task}, {metric}")
+        label = _metric_label(task, metric, records[0]["dataset"])
+        ax.set_ylabel(f"{label} [%]" if metric.endswith("accuracy") and "%" not in label else label)
     ax_psnr.set_title(f"{datasets}: PSNR (mean of per-image PSNR, 95 % CI)")
     ax_psnr.set_ylabel("PSNR [dB]")
-    ax_acc.set_title(f"{datasets}: classification accuracy")
-    ax_acc.set_ylabel("top-1 accuracy")
+    ax_acc.set_title(f"{datasets}: task class, top-1 accuracy")
+    ax_acc.set_ylabel("top-1 accuracy [%]")
     if not ax_acc.lines:
         ax_acc.text(0.5, 0.5, "no method with a classifier", ha="center", va="center", transform=ax_acc.transAxes)
     for ax in (ax_psnr, ax_acc, *ax_tasks):
         ax.set_xlabel("SNR = Es/N0 per complex symbol [dB]")
         ax.grid(True, alpha=0.3)
+    if any((r.get("extras") or {}).get("delivered") == 0 for r in records):
+        ax_psnr.text(0.01, 0.01, "hollow: nothing delivered (the fallback image)", transform=ax_psnr.transAxes,
+                     fontsize="small", va="bottom")
     fig.legend(*ax_psnr.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
     return save_figure(fig, path)
 

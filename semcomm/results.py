@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMATS", "Pivot", "metric_names", "pivot", "ratio_label", "read_results", "render", "to_frame"]
+__all__ = ["FORMATS", "Pivot", "metric_names", "nothing_delivered", "pivot", "ratio_label", "read_results", "render", "to_frame"]
 
 #: Output formats of :func:`render`.
 FORMATS = ("text", "markdown", "csv", "json")
@@ -159,6 +159,19 @@ def pivot(records: list[dict[str, Any]], metric: str) -> Pivot:
         out.rows.append((labels, [_value(by_snr[s], metric) if s in by_snr else None for s in snrs]))
         out.empty.append({s for s, r in by_snr.items() if (r.get("extras") or {}).get("delivered") == 0})
     return out
+
+
+def nothing_delivered(records: list[dict[str, Any]]) -> str | None:
+    """One line naming each method and the SNRs where it delivered nothing (every image the
+    fallback), or None when every point delivered something."""
+    empty: dict[str, list[float]] = {}
+    for r in records:
+        if (r.get("extras") or {}).get("delivered") == 0:
+            empty.setdefault(r["method"], []).append(float(r["snr_db"]))
+    if not empty:
+        return None
+    parts = [f"{m} at {', '.join(f'{s:g}' for s in sorted(set(snrs)))} dB" for m, snrs in empty.items()]
+    return f"warning: nothing delivered ({'; '.join(parts)}): those points score the fallback image"
 
 
 def _text(p: Pivot, width: int) -> str:

@@ -87,3 +87,15 @@ def test_sweep_refuses_an_unknown_metric_before_work(semcomm_cli, tmp_path: Path
                          "--out", str(tmp_path / "r.json"))
     assert result.returncode == 2 and "bad --metric 'bler'" in result.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_nothing_delivered_is_one_warning_line_and_hollow_in_the_figure(results_file: Path, tmp_path: Path) -> None:
+    from semcomm.plot import plot_sweep
+    from semcomm.results import nothing_delivered
+
+    records = read_results(results_file)["records"]
+    assert nothing_delivered(records) == ("warning: nothing delivered (jpeg+ldpc at 0 dB): those points score the "
+                                          "fallback image")
+    assert nothing_delivered(records[:4]) is None
+    plot_sweep({"records": records}, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 10_000

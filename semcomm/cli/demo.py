@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,7 @@ from semcomm.cli.execution import ExecutorChoice, run_to_file
 from semcomm.cli.options import IMAGES_HELP
 from semcomm.cli.parsing import parse_snr_list
 from semcomm.cli.sweep import say_images, sweep_summary
+from semcomm.results import nothing_delivered
 from semcomm.data import EMBEDDED, ENV_VAR
 from semcomm.methods import SSCCSpec, resolve_method
 from semcomm.models.klt import shipped_klt_path
@@ -56,6 +58,9 @@ def demo(
     plan = SweepPlan.from_spec(methods, ["awgn"], ["perfect"], snrs, seed, 500, {"awgn": {}}, data_root=EMBEDDED)
     say_images(plan, EMBEDDED, images)
     records = run_to_file(plan, out / "results.json", ExecutorChoice())
+    warning = nothing_delivered(records)
+    if warning:
+        print(warning, file=sys.stderr)
     print(sweep_summary(records))
     plot_sweep({"records": records}, out / "fig.png")
     console.print(f"results: {out / 'results.json'}")

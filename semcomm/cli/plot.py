@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 
 from semcomm.cli.app import app, check_outputs, console, one_line_errors
 from semcomm.plot import merge_sweeps, plot_broadcast, plot_sweep
-from semcomm.results import read_results
+from semcomm.results import nothing_delivered, read_results
 
 
 @app.command("plot")
@@ -32,4 +33,7 @@ def plot_results(
     if len(kinds) > 1:
         raise ValueError("give sweep files or broadcast files, not both: their figures differ")
     (plot_broadcast if kinds == {True} else plot_sweep)(merged, out)
+    warning = nothing_delivered(merged["records"])
+    if warning:
+        print(warning, file=sys.stderr)
     console.print(f"figure: {out}")

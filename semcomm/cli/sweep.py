@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -18,7 +19,7 @@ from semcomm.data import images_root
 from semcomm.links import link_names
 from semcomm.cli.table import check_metric_option, chosen_metrics, metric_help
 from semcomm.plot import plot_sweep
-from semcomm.results import render
+from semcomm.results import nothing_delivered, render
 from semcomm.sweep import MethodsPlan, SweepPlan
 
 __all__ = ["say_images", "sweep", "sweep_summary"]
@@ -106,6 +107,9 @@ def sweep(
     )
     say_images(plan, data_root, images)
     records = run_to_file(plan, out, executor)
+    warning = nothing_delivered(records)
+    if warning:
+        print(warning, file=sys.stderr)
     print(sweep_summary(records, metric))
     console.print(f"results: {out}")
     if plot is not None:
