@@ -126,8 +126,10 @@ class CascadeReceiver(nn.Module):
     Args:
         image_channels: ``C``.
         layers: ``L``.
-        width, trunk: the stages' widths.
-        first_blocks, blocks: residual blocks of stage 1's trunk and of the later stages'.
+        width: the stages' half-resolution width.
+        trunk: the stages' quarter-resolution width.
+        first_blocks: residual blocks of stage 1's trunk.
+        blocks: residual blocks of each later stage's trunk.
     """
 
     def __init__(self, image_channels: int, layers: int, width: int, trunk: int, first_blocks: int, blocks: int) -> None:

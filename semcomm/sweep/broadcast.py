@@ -271,7 +271,8 @@ def run_broadcast(
     Args:
         method: the transmitter as broadcast.
         images: the images every user receives.
-        channel_names, csi_modes: the links to evaluate.
+        channel_names: the channels to evaluate.
+        csi_modes: the receiver CSI modes to evaluate.
         user_snrs: user ``u``'s average SNR (dB) at index ``u``.
         results: opened with ``key_fields=BROADCAST_KEY_FIELDS``; written every
             ``users_per_write`` users (each user whole), atomically, and on an interruption.
