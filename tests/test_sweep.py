@@ -250,7 +250,7 @@ def test_cli_sweep_resumes_and_plot_writes_png(semcomm_cli, tmp_path: Path) -> N
     first = semcomm_cli(*args, "--snr", "0,10")
     assert first.returncode == 0, first.stderr
     assert "images: 64 mnist test images from the embedded sample" in first.stderr
-    assert "Sweep on mnist" in first.stdout and "analog" in first.stdout and "rayleigh-block" in first.stdout
+    assert "PSNR [dB] on mnist, by SNR [dB]" in first.stdout and "analog" in first.stdout and "rayleigh-block" in first.stdout
     assert "PSNR [dB]" in first.stdout
     second = semcomm_cli(*args, "--snr", "0,10,20")
     assert second.returncode == 0, second.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +38,8 @@ app = typer.Typer(
     help="semcomm: semantic communication simulator (JSCC vs digital links).",
 )
 console = Console()
-if not console.is_terminal:  # logs and pipes: wide enough for the result tables
-    console.width = 120
+if not console.is_terminal and "COLUMNS" not in os.environ:  # logs and pipes: 100 columns, as the tables assume
+    console.width = 100
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])

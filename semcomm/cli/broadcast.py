@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 import channels
@@ -16,21 +17,24 @@ from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, pa
 from semcomm.cli.sweep import say_images
 from semcomm.codecs import codec_names
 from semcomm.links import link_names
-from semcomm.plot import plot_broadcast, ratio_label
+from semcomm.plot import plot_broadcast
+from semcomm.results import ratio_label
 from semcomm.sweep.broadcast import MAX_USERS, BroadcastPlan, summarise
 
 
 def _broadcast_table(summary: list[dict[str, Any]], users: int) -> Table:
-    table = Table(title=f"Broadcast to {users} users")
-    for col in ("method", "channel", "csi", "layer", "ratio", r"PSNR mean \[dB]", r"PSNR p10 \[dB]",
-                "accuracy mean", "accuracy p10", "users decoding", "mean top layer"):
+    links = len({(r["channel"], r["csi"]) for r in summary}) > 1
+    table = Table(title=f"Broadcast to {users} users", box=box.SIMPLE_HEAD, padding=(0, 1))
+    # "\[" is a literal "[" in rich markup.
+    for col in ("method", *(["link"] if links else []), "layer", "ratio", r"PSNR mean \[dB]", r"PSNR p10 \[dB]",
+                r"acc. mean \[%]", r"acc. p10 \[%]", r"decoding \[%]", "mean top layer"):
         table.add_column(col, justify="right")
-    percent = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    percent = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
     for r in summary:
-        table.add_row(r["method"], r["channel"], r["csi"], "-" if r["layer"] is None else str(r["layer"]),
-                      ratio_label(r["ratio"]), f"{r['psnr_mean']:.2f}", f"{r['psnr_p10']:.2f}",
-                      percent(r["accuracy_mean"]), percent(r["accuracy_p10"]), percent(r["decode_fraction"]),
-                      f"{r['highest_layer_mean']:.2f}")
+        table.add_row(r["method"], *([f"{r['channel']}/{r['csi']}"] if links else []),
+                      "-" if r["layer"] is None else str(r["layer"]), ratio_label(r["ratio"]), f"{r['psnr_mean']:.2f}",
+                      f"{r['psnr_p10']:.2f}", percent(r["accuracy_mean"]), percent(r["accuracy_p10"]),
+                      percent(r["decode_fraction"]), f"{r['highest_layer_mean']:.2f}")
     return table
 
 
