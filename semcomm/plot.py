@@ -14,7 +14,8 @@ from semcomm.atomic import replace_atomic
 from semcomm.results import ratio_label
 from semcomm.tasks import get_task
 
-__all__ = ["merge_sweeps", "plot_ber", "plot_broadcast", "plot_sweep", "ratio_label", "save_figure"]
+__all__ = ["layer_reconstructions", "merge_sweeps", "plot_ber", "plot_broadcast", "plot_reconstructions", "plot_sweep",
+           "ratio_label", "save_figure"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
@@ -265,4 +266,49 @@ def plot_broadcast(results: dict[str, Any], path: str | Path, bins: int = 12) ->
     for ax in (ax_psnr, ax_acc, ax_cdf):
         ax.grid(True, alpha=0.3)
     fig.legend(*ax_psnr.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    return save_figure(fig, path)
+
+
+def layer_reconstructions(method: Any, images: Any, snrs: list[float], channel: str = "awgn", seed: int = 0) -> Any:
+    """What each layer of ``method`` reconstructs of ``images`` at each SNR over ``channel``
+    (perfect CSI), each SNR's draws from the point's generator ``(seed, snr, channel, csi)``:
+    float ``[S, L, N, C, H, W]`` in [0, 1] for ``S`` SNRs, ``L`` layers, ``N`` images (``images``:
+    float ``[N, C, H, W]`` in [0, 1])."""
+    import torch
+
+    import channels
+    from semcomm.seeding import point_generator
+
+    link = channels.get(channel)
+    out = []
+    with torch.inference_mode():
+        for snr in snrs:
+            layers = method.transmit(images, link, snr, "perfect", point_generator(seed, snr, channel, "perfect"))
+            out.append(torch.stack([layer.recon.clamp(0, 1) for layer in layers]))
+    return torch.stack(out)
+
+
+def plot_reconstructions(images: Any, recons: Any, snrs: list[float], title: str, path: str | Path) -> Path:
+    """A grid of the originals (first row) and, per SNR and layer, what the receiver
+    reconstructs of them (:func:`layer_reconstructions`: ``recons`` ``[S, L, N, C, H, W]``)."""
+    count_snrs, layers, n = recons.shape[:3]
+    rows = 1 + count_snrs * layers
+    fig = Figure(figsize=(1.1 * n + 1.6, 1.1 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, n, squeeze=False)
+
+    def show(ax: Any, image: Any, label: str | None) -> None:
+        array = image.permute(1, 2, 0).cpu().numpy()
+        ax.imshow(array[..., 0] if array.shape[-1] == 1 else array, cmap="gray" if array.shape[-1] == 1 else None,
+                  vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if label is not None:
+            ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+
+    for j in range(n):
+        show(axes[0][j], images[j], "original" if j == 0 else None)
+        for s in range(count_snrs):
+            for l in range(layers):
+                show(axes[1 + s * layers + l][j], recons[s, l, j], f"{snrs[s]:g} dB, layer {l + 1}" if j == 0 else None)
+    fig.suptitle(title)
     return save_figure(fig, path)

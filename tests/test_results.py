@@ -99,3 +99,19 @@ def test_nothing_delivered_is_one_warning_line_and_hollow_in_the_figure(results_
     assert nothing_delivered(records[:4]) is None
     plot_sweep({"records": records}, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_layer_reconstructions_are_each_layers_images() -> None:
+    import torch
+
+    import channels
+    from semcomm.methods import resolve_method
+    from semcomm.plot import layer_reconstructions
+    from semcomm.seeding import point_generator
+
+    method = resolve_method("mnist-l3")
+    x = torch.rand(3, 1, 28, 28)
+    recons = layer_reconstructions(method, x, [0.0, 20.0])
+    assert recons.shape == (2, 3, 3, 1, 28, 28)
+    direct = method.transmit(x, channels.get("awgn"), 20.0, "perfect", point_generator(0, 20.0, "awgn", "perfect"))
+    assert torch.equal(recons[1, 2], direct[2].recon.clamp(0, 1))

@@ -197,6 +197,7 @@ def test_demo_writes_results_and_figure(semcomm_cli, tmp_path: Path) -> None:
     assert sscc["jpeg+ldpc", 0.0]["extras"]["delivered"] == 0.0
     assert sscc["jpeg+capacity", 20.0]["psnr"] > sscc["jpeg+capacity", 0.0]["psnr"] + 5
     assert (tmp_path / "fig.png").stat().st_size > 10_000
+    assert (tmp_path / "layers.png").stat().st_size > 10_000  # each layer's reconstructions
     # What it prints: a compact table per metric, no line over 100 columns (COLUMNS=100 here),
     # at most 60 lines, the points where nothing was delivered marked.
     lines = result.stdout.splitlines()

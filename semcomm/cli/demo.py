@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import torch
 import typer
 
 from semcomm.atomic import check_writable
@@ -19,7 +20,7 @@ from semcomm.results import nothing_delivered
 from semcomm.data import EMBEDDED, ENV_VAR
 from semcomm.methods import SSCCSpec, resolve_method
 from semcomm.models.klt import shipped_klt_path
-from semcomm.plot import plot_sweep
+from semcomm.plot import layer_reconstructions, plot_reconstructions, plot_sweep
 from semcomm.seeding import check_seed
 from semcomm.sweep import MethodsSpec, SweepPlan
 
@@ -63,5 +64,10 @@ def demo(
         print(warning, file=sys.stderr)
     print(sweep_summary(records))
     plot_sweep({"records": records}, out / "fig.png")
+    shown = list(dict.fromkeys([min(snrs), sorted(snrs)[len(snrs) // 2], max(snrs)]))
+    jscc = plan.methods[0]
+    x = torch.from_numpy(next(plan.images.batches(8))[0]).float() / 255  # the first images (of one size)
+    plot_reconstructions(x, layer_reconstructions(jscc, x, shown, seed=seed), shown,
+                         f"{jscc.name}: what each layer reconstructs (AWGN)", out / "layers.png")
     console.print(f"results: {out / 'results.json'}")
-    console.print(f"figure: {out / 'fig.png'}")
+    console.print(f"figures: {out / 'fig.png'}, {out / 'layers.png'} (each layer's reconstructions)")

@@ -92,6 +92,11 @@ class MethodsPlan(Plan[P]):
         self._lock = threading.Lock()
 
     @property
+    def images(self) -> ImageDataset:
+        """The evaluation images (rebuilt from the recipe on first use after unpickling)."""
+        return self._built()[1]
+
+    @property
     def methods(self) -> list[Method]:
         """The methods, in plan order (rebuilt from the recipe on first use after unpickling)."""
         return list(self._built()[0].values())
