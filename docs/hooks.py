@@ -1,9 +1,13 @@
-"""MkDocs hook: the command-line reference, generated from the Typer app at build time."""
+"""MkDocs hooks: the command-line reference, generated from the Typer app at build time, and the
+notebooks of ``notebooks/`` (outside ``docs/``) added to the site, where mkdocs-jupyter renders them."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+from mkdocs.plugins import event_priority
 
 MARKER = "<!-- cli-reference -->"
 
@@ -30,3 +34,16 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     if MARKER in markdown:
         return markdown.replace(MARKER, _reference())
     return markdown
+
+
+@event_priority(100)  # before mkdocs-jupyter's, which turns every notebook file into a page
+def on_files(files: Any, config: Any, **kwargs: Any) -> Any:
+    """Add ``notebooks/*.ipynb`` as pages ``notebooks/<name>`` (committed without outputs: the site
+    shows their code and text; the slow test tier executes them)."""
+    from mkdocs.structure.files import File
+
+    root = Path(config["docs_dir"]).parent
+    for notebook in sorted((root / "notebooks").glob("*.ipynb")):
+        files.append(File(f"notebooks/{notebook.name}", src_dir=str(root), dest_dir=config["site_dir"],
+                          use_directory_urls=config["use_directory_urls"]))
+    return files
