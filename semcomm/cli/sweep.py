@@ -36,7 +36,7 @@ def say_images(plan: MethodsPlan[Any], data_root: str | None, folder: str | None
 
 
 def sweep_summary(records: list[dict[str, Any]], metric: str | None = None) -> str:
-    """The records as one table per metric (``--metric``; default PSNR then accuracy): a row per
+    """The records as one table per metric (``--metric``; default PSNR, accuracy, each task's score): a row per
     method and layer, a column per SNR, fitting the terminal's width."""
     return render(records, chosen_metrics(records, metric), "text", shutil.get_terminal_size((100, 24)).columns)
 

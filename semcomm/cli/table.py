@@ -13,12 +13,12 @@ from semcomm.cli.app import app, one_line_errors
 from semcomm.results import FORMATS, metric_names, read_results, render
 
 
-def chosen_metrics(records: list[dict], metric: str | None, default: tuple[str, ...] = ("psnr", "accuracy")) -> list[str]:
-    """The metrics of ``--metric`` (a comma list; ``all``: every one the records hold), or the
-    ``default`` ones the records hold."""
+def chosen_metrics(records: list[dict], metric: str | None) -> list[str]:
+    """The metrics of ``--metric`` (a comma list; ``all``: every one the records hold), or by
+    default those the records hold but SSIM: PSNR, accuracy, then each task's score."""
     held = metric_names(records)
     if metric is None:
-        return [m for m in default if m in held] or held[:1]
+        return [m for m in held if m != "ssim"]
     if metric.strip() == "all":
         return held
     names = [m.strip() for m in metric.split(",")]
@@ -53,7 +53,7 @@ def check_metric_option(metric: str | None) -> None:
 
 def metric_help() -> str:
     return ("metrics, a comma list: psnr, accuracy, ssim, a task's (e.g. 'class coarse2 accuracy', 'edges mse') or all "
-            "(default: psnr,accuracy)")
+            "(default: all but ssim)")
 
 
 @app.command("table")
