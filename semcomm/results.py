@@ -38,9 +38,10 @@ NOTHING_NOTE = "* nothing delivered at this point: every image is the fallback (
 
 
 def ratio_label(ratio: float) -> str:
-    """A bandwidth ratio as an exact short fraction where it is one (``1/6``), else 3 significant
-    digits (``0.118``)."""
-    frac = Fraction(ratio).limit_denominator(1000)
+    """A bandwidth ratio as an exact fraction where it is one with a denominator up to 4096
+    (``1/6``, ``57/1024``: whole channel uses over source values), else 3 significant digits
+    (``0.118``)."""
+    frac = Fraction(ratio).limit_denominator(4096)
     return f"{frac.numerator}/{frac.denominator}" if math.isclose(float(frac), ratio, rel_tol=1e-9) else f"{ratio:.3g}"
 
 

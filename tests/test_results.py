@@ -64,6 +64,7 @@ def test_pivot_and_formats(results_file: Path) -> None:
 
 def test_ratio_format_is_one_everywhere() -> None:
     assert ratio_label(1 / 6) == "1/6" and ratio_label(57 / 512) == "57/512" and ratio_label(0.0557) == "0.0557"
+    assert ratio_label(171 / 3072) == "57/1024" and ratio_label(171 / 1024) == "171/1024"
     assert ratio_label(3 / 49) == "3/49" and ratio_label(0.1234567) == "0.123"
 
 

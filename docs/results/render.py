@@ -17,6 +17,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from semcomm.results import ratio_label
+
 BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"
 
 
@@ -45,7 +47,7 @@ def table(results: dict[str, Any]) -> str:
                 cells[snrs.index(s)] += " (nothing sent)"
             elif "delivered" in extras and extras["delivered"] < 1:
                 cells[snrs.index(s)] += f" ({100 * extras['delivered']:.0f} % delivered)"
-        row = [f"`{method}`", "–" if layer is None else str(layer), f"{any_record['ratio']:.4f}",
+        row = [f"`{method}`", "–" if layer is None else str(layer), ratio_label(any_record['ratio']),
                *([f"{channel}/{csi}"] if links else []), *cells]
         lines.append("| " + " | ".join(row) + " |")
     n = records[0]["n_images"]
