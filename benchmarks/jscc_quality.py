@@ -14,9 +14,12 @@ linear reference splits power equally across layers; a model that splits it othe
   DeepJSCC figure); accuracy rising layer by layer at 10 dB;
 - MNIST, L = 3: top-layer accuracy >= 98 % at 10 dB; accuracy and PSNR rising with layer;
 - with ``--single`` (a single-resolution model of the same total ratio, ``cifar10-l1``): the
-  top layer within 0.5 dB of it at every SNR, and each layer's gap to it.
+  top layer within 0.5 dB of it at every SNR, and each layer's gap to it;
+- with ``--reference CARD`` (a model card's JSON, e.g. the v4 ``semcomm/pretrained/cifar10-l3.json``
+  from git history, or a pretrained name): every layer at every SNR within 0.1 dB of the card's
+  test records or better (a retrained model holding the quality of the one it replaces).
 
-    python benchmarks/jscc_quality.py cifar10-l3 mnist-l3 --single cifar10-l1 \
+    python benchmarks/jscc_quality.py cifar10-l3 mnist-l3 --single cifar10-l1 [--reference CARD] \
         [--data-root ../shared/datasets] [--snr=-5,0,5,10,15,20] [--n-images N] [--out-dir out/quality]
 
 Results go to ``<out-dir>/<name>-<weights sha256[:12]>.json`` (and ``...-linear.json``), so a
@@ -130,6 +133,29 @@ def requirements(dataset: str, ours: Records, lin: dict[str, Records], snrs: lis
     return ok
 
 
+def reference_records(card: str) -> Records:
+    """The test records of a model card (a JSON path, or a pretrained model's card), by (SNR, layer)."""
+    import json
+
+    path = Path(card) if card.endswith(".json") else resolve_checkpoint(card).with_suffix(".json")
+    records = json.loads(path.read_text())["test_results"]["records"]
+    return {(r["snr_db"], r["layer"]): r for r in records}
+
+
+def against_reference(name: str, ours: Records, ref: Records, tolerance_db: float = 0.1) -> bool:
+    """Each layer and SNR against the reference card's: the difference, and PASS when none is
+    below ``-tolerance_db``."""
+    common = sorted(set(ours) & set(ref))
+    diffs = {key: ours[key]["psnr"] - ref[key]["psnr"] for key in common}
+    print(f"\n{name} against the reference card ({len(common)} points): PSNR difference [dB], accuracy difference [%]")
+    for (snr, layer) in common:
+        acc = 100 * (ours[snr, layer]["accuracy"] - ref[snr, layer]["accuracy"])
+        print(f"  {snr:5g} dB layer {layer}: {diffs[snr, layer]:+6.2f} dB  {acc:+6.2f} %")
+    worst = min(diffs, key=diffs.get)
+    return check(f"every layer within {tolerance_db} dB of the reference or better", diffs[worst] >= -tolerance_db,
+                 f"worst {diffs[worst]:+.2f} dB (layer {worst[1]}, {worst[0]:g} dB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="pretrained names or run directories")
@@ -138,6 +164,7 @@ def main() -> None:
     parser.add_argument("--snr", default="-5,0,5,10,15,20")
     parser.add_argument("--n-images", type=int, default=None, help="first N test images only (default: all)")
     parser.add_argument("--out-dir", type=Path, default=Path("out/quality"))
+    parser.add_argument("--reference", help="a model card (JSON path or pretrained name) every model must hold within 0.1 dB")
     args = parser.parse_args()
     snrs = parse_snr_list(args.snr)
     single = None
@@ -150,6 +177,8 @@ def main() -> None:
         model, ours, lin = evaluate(source, args.data_root, snrs, args.n_images, args.out_dir)
         table(source, ours, lin, single if model.dataset == "cifar10" else None)
         passed &= requirements(model.dataset, ours, lin, snrs, single if model.dataset == "cifar10" else None)
+        if args.reference:
+            passed &= against_reference(source, ours, reference_records(args.reference))
     print(f"\n{'ALL PASS' if passed else 'SOME REQUIREMENTS FAIL'}")
 
 
