@@ -18,7 +18,7 @@ from semcomm.models import JSCCConfig
 from semcomm.models.checkpoint import load_checkpoint, save_checkpoint
 from semcomm.models.klt_cascade import KLTCascadeJSCC
 from semcomm.models.klt_refine import KLTRefineJSCC
-from tests.test_klt_refine import assert_causal, random_softcast
+from test_klt_refine import assert_causal, random_softcast
 
 CONFIG = JSCCConfig.for_dataset("mnist", (20, 30, 40), arch="klt-cascade", tasks="1:coarse2,recon;2:coarse4,recon;3:class,recon",
                                 width=8, receiver_width=8, trunk_width=16, layer_power="softcast")
