@@ -12,10 +12,10 @@ import torch
 import typer
 
 import channels
-from semcomm.atomic import check_writable, folder_lock, same_file_key
+from semcomm.atomic import check_writable, folder_lock
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import with_channel_options
-from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_snr_range
+from semcomm.cli.parsing import check_out_folder, parse_count, parse_device, parse_snr_range
 from semcomm.data import EMBEDDED, ENV_VAR, folder_dataset, load_images
 from semcomm.seeding import check_seed
 
@@ -57,9 +57,7 @@ def adapt(
     if images is None:
         _training_root(data_root)
     check_writable(out, "--out", directory=True)
-    for _, source in checkpoint_inputs("", [model]):
-        if same_file_key(out / MODEL_FILE) == same_file_key(source):
-            raise ValueError(f"--out {str(out)!r} holds the model it adapts, whose weights it would overwrite: give another folder")
+    check_out_folder(out, model, "the model it adapts")
     check_seed(seed)
     cfg = AdaptConfig(channel=channel, csi=csi, snr=parse_snr_range(snr, "--snr"),
                       channel_kwargs=channels.option_kwargs(channel, channel_options),

@@ -252,18 +252,29 @@ def parse_methods(sources: list[str] | None, method: str | None, codec: str, lin
 
 
 def checkpoint_inputs(flag: str, sources: list[str | None]) -> list[tuple[str, str]]:
-    """``(flag, checkpoint file)`` for each of ``sources`` that is a path to an existing run
-    directory or file (pretrained names and method names are no files of the user's)."""
-    from semcomm.models.checkpoint import MODEL_FILE
+    """``(flag, checkpoint file)`` for each of ``sources`` that names a checkpoint
+    (:func:`~semcomm.models.checkpoint.resolve_checkpoint`: a pretrained name, a run directory or
+    a file); method names and missing paths name none."""
+    from semcomm.models.checkpoint import resolve_checkpoint
 
     out = []
     for source in sources:
         if source is None:
             continue
-        path = Path(source).expanduser()
-        if path.is_dir():
-            out.append((flag, str(path / MODEL_FILE)))
-        elif path.is_file():
-            out.append((flag, str(path)))
+        try:
+            out.append((flag, str(resolve_checkpoint(source))))
+        except ValueError:  # a method name, or no checkpoint there (the run says so itself)
+            continue
     return out
 
+
+def check_out_folder(out: Path, source: str | None, what: str) -> None:
+    """Refuse, in one line, an ``--out`` folder whose ``model.safetensors`` is the checkpoint
+    ``source`` (``what`` names it: the run would overwrite its own input)."""
+    from semcomm.atomic import check_distinct
+    from semcomm.models.checkpoint import MODEL_FILE
+
+    try:
+        check_distinct([("--out", out / MODEL_FILE)], checkpoint_inputs(what, [source]))
+    except ValueError:
+        raise ValueError(f"--out {str(out)!r} holds {what}, whose weights it would overwrite: give another folder") from None

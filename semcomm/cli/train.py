@@ -17,13 +17,12 @@ from rich.progress import TaskID
 from rich.table import Table
 
 import channels
-from semcomm.atomic import check_writable, same_file_key
+from semcomm.atomic import check_writable
 from semcomm.cli.app import app, console, one_line_errors, progress_bar
 from semcomm.cli.options import IMAGES_HELP, architecture_options, dataset_help, with_architecture_options, with_channel_options
-from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_ratios, parse_snr_range, parse_weights
+from semcomm.cli.parsing import check_out_folder, parse_count, parse_device, parse_ratios, parse_snr_range, parse_weights
 from semcomm.learn import TrainConfig, distributed, validate
 from semcomm.learn import train as train_model
-from semcomm.models.checkpoint import MODEL_FILE
 from semcomm.seeding import MAX_SEED
 
 
@@ -133,9 +132,7 @@ def train(
 ) -> None:
     """Train a multi-resolution JSCC model; writes model.safetensors + config.json every epoch."""
     check_writable(out, "--out", directory=True)
-    for _, source in checkpoint_inputs("", [init_from]):
-        if same_file_key(out / MODEL_FILE) == same_file_key(source):
-            raise ValueError(f"--out {str(out)!r} holds the --init-from model, whose weights it would overwrite: give another folder")
+    check_out_folder(out, init_from, "the --init-from model")
     ratio_text = ratio or _default_ratio(dataset, images)
     cfg = TrainConfig(
         dataset=dataset,
