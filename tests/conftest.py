@@ -22,6 +22,11 @@ from pathlib import Path
 
 import pytest
 
+# What the commands print is checked at the width of a log (100 columns, see semcomm.cli.app);
+# a COLUMNS or LINES from the shell that runs the tests must not change it.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="also run the tests marked slow")

@@ -40,7 +40,9 @@ app = typer.Typer(
 console = Console()
 if not console.is_terminal and "COLUMNS" not in os.environ:  # logs and pipes: 100 columns, as the tables assume
     console.width = 100
-err_console = Console(stderr=True)
+#: Notes and errors on stderr are never hard-wrapped: a path or a value in them stays one
+#: greppable line whatever the width of the log (progress bars still fit the terminal).
+err_console = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
