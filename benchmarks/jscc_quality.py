@@ -21,6 +21,7 @@ linear reference splits power equally across layers; a model that splits it othe
 
     python benchmarks/jscc_quality.py cifar10-l3 mnist-l3 --single cifar10-l1 [--reference CARD] \
         [--data-root ../shared/datasets] [--snr=-5,0,5,10,15,20] [--n-images N] [--out-dir out/quality]
+        [--precision fp32|bf16]
 
 Results go to ``<out-dir>/<name>-<weights sha256[:12]>.json`` (and ``...-linear.json``), so a
 rerun resumes and a changed model never mixes with an old one's points.
@@ -52,18 +53,20 @@ def _sweep(method: Method, images: ImageDataset, snrs: list[float], path: Path, 
     return {(r["snr_db"], r["layer"]): r for r in records}
 
 
-def evaluate(source: str, data_root: str | None, snrs: list[float], n_images: int | None, out_dir: Path
-             ) -> tuple[JSCCMethod, Records, dict[str, Records]]:
+def evaluate(source: str, data_root: str | None, snrs: list[float], n_images: int | None, out_dir: Path,
+             precision: str = "fp32") -> tuple[JSCCMethod, Records, dict[str, Records]]:
     """The model's records and the matching linear schemes' (by power split: ``"equal"`` and the
     model's own), by (SNR, layer)."""
-    model = resolve_method(source)
+    model = resolve_method(source, precision=precision)
     assert isinstance(model, JSCCMethod)
     images = load_images(model.dataset, data_root, "test")
     if n_images is not None:
         images = images.first(n_images)
     digest = hashlib.sha256(resolve_checkpoint(source).read_bytes()).hexdigest()[:12]
     stem = f"{Path(source).name}-{digest}"
-    ours = _sweep(model, images, snrs, out_dir / f"{stem}.json", {"source": source, "sha256": digest})
+    tag = "" if precision == "fp32" else f"-{precision}"
+    ours = _sweep(model, images, snrs, out_dir / f"{stem}{tag}.json",
+                  {"source": source, "sha256": digest} | ({"precision": precision} if tag else {}))
     lin = {}
     for power in dict.fromkeys(["equal", model.model.config.options.layer_power]):
         linear = LinearMethod(model.dataset, model.model.config.layer_symbols, data_root,
@@ -165,6 +168,8 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=None, help="first N test images only (default: all)")
     parser.add_argument("--out-dir", type=Path, default=Path("out/quality"))
     parser.add_argument("--reference", help="a model card (JSON path or pretrained name) every model must hold within 0.1 dB")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="the models' precision (bf16: their CNNs in bfloat16; the linear references stay float32)")
     args = parser.parse_args()
     snrs = parse_snr_list(args.snr)
     single = None
@@ -174,7 +179,7 @@ def main() -> None:
         requirements("cifar10", single, single_lin, snrs, None)
     passed = True
     for source in args.models:
-        model, ours, lin = evaluate(source, args.data_root, snrs, args.n_images, args.out_dir)
+        model, ours, lin = evaluate(source, args.data_root, snrs, args.n_images, args.out_dir, args.precision)
         table(source, ours, lin, single if model.dataset == "cifar10" else None)
         passed &= requirements(model.dataset, ours, lin, snrs, single if model.dataset == "cifar10" else None)
         if args.reference:

@@ -12,7 +12,9 @@ the full grid (the whole test set x 11 SNRs) extrapolated from the measured subs
   the encoder at every SNR, one refiner pass per layer;
 - ``model, v4 path``: the model given, the same way;
 - ``model, sweep``: :class:`semcomm.methods.JSCCMethod` as a sweep runs it: the SNR-agnostic
-  encoder once per batch of images (reused at every SNR), convolutions in channels-last layout.
+  encoder once per batch of images (reused at every SNR), convolutions in channels-last layout;
+- ``model, sweep, bf16``: the same with ``--precision bf16`` (the CNNs in bfloat16; fast only on
+  a CPU with bfloat16 units, which the header says), its top-layer PSNR next to float32's.
 
     python benchmarks/sweep_speed.py [--models cifar10-l3,mnist-l3] [--n-images 1000] [--snrs 0,10,20]
 """
@@ -32,7 +34,9 @@ from semcomm.data import load_sample
 from semcomm.methods import resolve_method
 from semcomm.metrics import psnr
 from semcomm.models import JSCCConfig
+from semcomm.methods.jscc import JSCCMethod
 from semcomm.models.klt_refine import KLTRefineJSCC
+from semcomm.models.precision import cpu_has_bf16
 
 #: The full grid a user sweeps: the whole test set at 11 SNRs.
 GRID_IMAGES, GRID_SNRS = 10_000, 11
@@ -87,7 +91,7 @@ def run(model_name: str, n_images: int, snrs: list[float], batch: int) -> None:
 
         return path
 
-    def sweep_path() -> float:
+    def sweep_path(method: JSCCMethod = method) -> float:
         total = 0.0
         for snr in snrs:
             g = torch.Generator().manual_seed(0)
@@ -103,12 +107,15 @@ def run(model_name: str, n_images: int, snrs: list[float], batch: int) -> None:
     enc, rec = flops_per_image_point(method.model, shape)
     points = len(x_all) * len(snrs)
     results = {}
+    reduced = resolve_method(model_name, precision="bf16")
     paths = (("v4 model, v4 path", v4_path(reference), ref_enc + ref_rec),
              ("model, v4 path", v4_path(method.model), enc + rec),
-             ("model, sweep", sweep_path, enc / len(snrs) + rec))
+             ("model, sweep", sweep_path, enc / len(snrs) + rec),
+             ("model, sweep, bf16", lambda: sweep_path(reduced), enc / len(snrs) + rec))
     for name, fn, flops in paths:
         fn()  # warm-up (allocations, the sweep path's encodings are dropped below)
         method._encoded.clear()
+        reduced._encoded.clear()
         start = time.perf_counter()
         psnr_sum = fn()
         seconds = time.perf_counter() - start
@@ -130,7 +137,7 @@ def main() -> None:
     parser.add_argument("--snrs", default="0,10,20")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bfloat16 units on this CPU: {cpu_has_bf16()}")
     for name in args.models.split(","):
         run(name, args.n_images, [float(s) for s in args.snrs.split(",")], args.batch_size)
 

@@ -10,10 +10,10 @@ from rich import box
 from rich.table import Table
 
 import channels
-from semcomm.cli.app import app, check_outputs, console, one_line_errors
+from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
-from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SourcesArgument, dataset_help, with_channel_options
-from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_methods, parse_names, parse_percentiles, parse_user_snr
+from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, PRECISION_HELP, SourcesArgument, dataset_help, with_channel_options
+from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_methods, parse_names, parse_percentiles, parse_user_snr, precision_note
 from semcomm.cli.sweep import say_images
 from semcomm.codecs import codec_names
 from semcomm.links import link_names
@@ -69,6 +69,7 @@ def broadcast(
     n_images: Annotated[Optional[str], typer.Option(help="images every user receives (the first N test images; default 100, every image of --images)")] = None,
     batch_size: Annotated[str, typer.Option(help="images per batch")] = "100",
     device: Annotated[str, typer.Option(help="where models and draws run: cpu, cuda, cuda:N or mps (the same numbers up to float rounding)")] = "cpu",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "fp32",
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     *,
     channel_options: dict[str, str | None],
@@ -88,7 +89,7 @@ def broadcast(
         raise ValueError(f"--users {count} but --user-snr lists {len(spec.params)} SNRs; give one per user")
     channel_names = parse_names(channel, "--channel")
     plan = BroadcastPlan.from_spec(
-        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
+        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images, precision),
         channel_names, parse_names(csi, "--csi"), spec, count, parse_percentiles("0" if design_percentile is None else design_percentile, "--design-percentile"),
         None if layer_percentiles is None else parse_percentiles(layer_percentiles, "--layer-percentiles"),
         seed, parse_count(batch_size, "--batch-size"), channels.sweep_option_kwargs(channel_names, channel_options),
@@ -96,6 +97,9 @@ def broadcast(
         parse_device(device),
     )
     say_images(plan, data_root, images)
+    note = precision_note(precision, parse_device(device))
+    if note:
+        err_console.print(note)
     records = run_to_file(plan, out, executor)
     console.print(_broadcast_table(summarise(records), count))
     console.print(f"results: {out}")

@@ -233,10 +233,22 @@ def parse_device(name: str) -> torch.device:
     return device
 
 
+def precision_note(precision: str, device: torch.device) -> str | None:
+    """A note for ``--precision bf16`` on a CPU without bfloat16 units (emulated: slower), else None."""
+    from semcomm.models.precision import cpu_has_bf16
+
+    if precision == "bf16" and device.type == "cpu" and cpu_has_bf16() is False:
+        return "note: this CPU has no bfloat16 units (AMX-BF16, AVX512-BF16): --precision bf16 runs emulated, slower than fp32"
+    return None
+
+
 def parse_methods(sources: list[str] | None, method: str | None, codec: str, link: str, ratio: str | None,
                   classifier: str | None, name: str | None, dataset: str | None,
-                  data_root: str | None, images: str | None = None) -> MethodsSpec:
+                  data_root: str | None, images: str | None = None, precision: str = "fp32") -> MethodsSpec:
     """The methods of a sweep or broadcast from their flags (built, and checked, by the plan)."""
+    from semcomm.models.precision import check_precision
+
+    check_precision(precision)
     ratios = None if ratio is None else parse_ratios(ratio, len(ratio.split(",")))
     sscc = SSCCSpec(parse_names(codec, "--codec"), parse_names(link, "--link"), None if ratios is None else sum(ratios), classifier)
     if images is not None and dataset is not None:
@@ -248,7 +260,7 @@ def parse_methods(sources: list[str] | None, method: str | None, codec: str, lin
         if value is not None and not value.strip():
             raise ValueError(f"bad {flag} {value!r}: it is empty")
     return MethodsSpec(tuple(sources or ()), tuple(parse_names(method, "--method") if method is not None else ()), sscc,
-                       dataset, ratios, data_root, None if names is None else tuple(names), images)
+                       dataset, ratios, data_root, None if names is None else tuple(names), images, precision)
 
 
 def checkpoint_inputs(flag: str, sources: list[str | None]) -> list[tuple[str, str]]:

@@ -12,8 +12,8 @@ import typer
 import channels
 from semcomm.cli.app import app, check_outputs, console, err_console, one_line_errors
 from semcomm.cli.execution import ExecutorChoice, run_to_file, with_executor
-from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, SNR_HELP, SourcesArgument, dataset_help, with_channel_options
-from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_methods, parse_names, parse_snr_list
+from semcomm.cli.options import CHANNEL_HELP, CSI_HELP, IMAGES_HELP, PRECISION_HELP, SNR_HELP, SourcesArgument, dataset_help, with_channel_options
+from semcomm.cli.parsing import checkpoint_inputs, parse_count, parse_device, parse_methods, parse_names, parse_snr_list, precision_note
 from semcomm.codecs import codec_names
 from semcomm.data import images_root
 from semcomm.links import link_names
@@ -87,6 +87,7 @@ def sweep(
     seed: Annotated[int, typer.Option(help="seed of every random draw")] = 0,
     n_images: Annotated[Optional[str], typer.Option(help="evaluate on the first N test images only")] = None,
     device: Annotated[str, typer.Option(help="where models and draws run: cpu, cuda, cuda:N or mps (the same numbers up to float rounding)")] = "cpu",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "fp32",
     metric: Annotated[Optional[str], typer.Option(help="the tables printed: " + metric_help())] = None,
     *,
     channel_options: dict[str, str | None],
@@ -100,12 +101,15 @@ def sweep(
     snrs = parse_snr_list(snr)
     channel_names, csi_modes = parse_names(channel, "--channel"), parse_names(csi, "--csi")
     plan = SweepPlan.from_spec(
-        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images),
+        parse_methods(sources, method, codec, link, ratio, classifier, name, dataset, data_root, images, precision),
         channel_names, csi_modes, snrs, seed, parse_count(batch_size, "--batch-size"),
         channels.sweep_option_kwargs(channel_names, channel_options), data_root,
         None if n_images is None else parse_count(n_images, "--n-images"), parse_device(device),
     )
     say_images(plan, data_root, images)
+    note = precision_note(precision, parse_device(device))
+    if note:
+        err_console.print(note)
     records = run_to_file(plan, out, executor)
     warning = nothing_delivered(records)
     if warning:

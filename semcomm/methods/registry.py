@@ -50,7 +50,8 @@ def get_method(name: str, dataset: str | DatasetInfo | None = None) -> Method:
     return METHODS.get(name, dataset=None if dataset is None else dataset_info(dataset))
 
 
-def resolve_method(source: str, dataset: str | DatasetInfo | None = None, name: str | None = None) -> Method:
+def resolve_method(source: str, dataset: str | DatasetInfo | None = None, name: str | None = None,
+                   precision: str = "fp32") -> Method:
     """The method a sweep evaluates, from what the user typed.
 
     ``source`` is a registered method name (e.g. ``"analog"``, built with ``dataset=dataset``),
@@ -61,13 +62,14 @@ def resolve_method(source: str, dataset: str | DatasetInfo | None = None, name: 
         dataset: the images' dataset for a method that needs one; for a loaded model, None or
             the model's own dataset name (a description: any images the model takes).
         name: the label of a loaded model (default: its pretrained or run directory name).
+        precision: a loaded model's (``"fp32"`` or ``"bf16"``, :class:`~semcomm.methods.jscc.JSCCMethod`).
 
     Raises:
         ValueError: one line, for an unknown source or a dataset mismatch.
     """
     if source in METHODS:
         return get_method(source, dataset)
-    method = load_method(source, name)
+    method = load_method(source, name, precision)
     if isinstance(dataset, str) and method.dataset != dataset:
         raise ValueError(f"{source!r} is a {method.dataset} model; it cannot be evaluated on {dataset}")
     return method
@@ -107,8 +109,9 @@ def _classifier(spec: SSCCSpec, dataset: str, models: list[JSCCMethod]) -> tuple
                              f"(tasks {model.model.config.tasks!r}); give a model that was")
         return model, spec.classifier
     trained = [m for m in models if m.has_classifier]
-    if trained:
-        return trained[0], trained[0].source
+    if trained:  # in float32 whatever the precision the model is evaluated at
+        first = trained[0]
+        return (first if first.precision == "fp32" else load_method(str(first.source))), first.source
     default = f"{models[0].dataset if models else dataset}-l3"  # the pretrained models' naming
     return (load_method(default), default) if default in pretrained_names() else (None, None)
 
@@ -171,6 +174,7 @@ def sweep_methods(
     data_root: str | None = None,
     names: list[str] | None = None,
     images: DatasetInfo | None = None,
+    precision: str = "fp32",
 ) -> list[Method]:
     """The methods of a sweep, from what the user typed.
 
@@ -191,6 +195,8 @@ def sweep_methods(
             or run directory names).
         images: the description of other images to send (a folder's: ``--images``) instead of
             ``dataset``'s; the JSCC models may then be of any dataset whose images they take.
+        precision: the JSCC models' (``"fp32"``, ``"bf16"``); the classifier that scores SSCC
+            and ``linear`` stays float32.
 
     Raises:
         ValueError: one line, for nothing to sweep, an unknown name, mixed datasets, a missing
@@ -199,7 +205,7 @@ def sweep_methods(
     checkpoints = [s for s in sources if s not in METHODS]
     if names is not None and len(names) != len(checkpoints):
         raise ValueError(f"--name gives {len(names)} names for {len(checkpoints)} JSCC models; give one per model, in order")
-    models = [resolve_method(s, dataset if images is None else None, name)
+    models = [resolve_method(s, dataset if images is None else None, name, precision)
               for s, name in zip(checkpoints, names or [None] * len(checkpoints))]
     named = [s for s in sources if s in METHODS] + [e for e in extra if e not in _SSCC_KINDS]
     if images is None:

@@ -379,6 +379,13 @@ class JSCCModel(nn.Module):
         same as ``forward`` on the images, draw for draw."""
         return self(sent, channel, snr_db, csi=csi, generator=generator)
 
+    def reduced_precision_modules(self) -> list[nn.Module]:
+        """The learned networks that may be evaluated in reduced precision (``--precision bf16``,
+        :mod:`semcomm.models.precision`): each runs its ``forward`` under autocast and returns
+        float32. Only networks whose outputs the model then treats in float32 belong here (not
+        power normalisation or the channel). Default: none (the architecture runs in float32 only)."""
+        return []
+
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task's loss reaches (what gradient-combining weightings look
         at); default: all of them."""

@@ -159,6 +159,10 @@ class KLTCascadeJSCC(KLTRefineJSCC):
         return (CascadeReceiver(config.image_shape[0], config.num_layers, o.receiver_width, o.trunk_width, o.first_blocks,
                                 o.blocks), o.trunk_width)
 
+    def reduced_precision_modules(self) -> list[nn.Module]:
+        """The transmitter's CNN and every receiver stage."""
+        return [self.tx_residual, *self.refiner.stages]
+
     def split_modules(self) -> list[nn.Conv2d]:
         """Every convolution of the stages but their output ones (the image residuals)."""
         outs = {id(stage.out) for stage in self.refiner.stages}

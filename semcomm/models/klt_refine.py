@@ -183,6 +183,11 @@ class KLTRefineJSCC(JSCCModel):
         width = config.options.width
         return UNet(config.image_shape[0], 2 * config.num_layers, width, depth=4), 2 * width
 
+    def reduced_precision_modules(self) -> list[nn.Module]:
+        """The transmitter's and the receiver's CNNs (their residuals are added to the linear
+        scheme's float32 images)."""
+        return [self.tx_residual, self.refiner]
+
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task's loss reaches: the refiner's (every head reads it)."""
         return list(self.refiner.parameters())

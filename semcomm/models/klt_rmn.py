@@ -187,6 +187,11 @@ class KLTRoutedJSCC(KLTRefineJSCC):
     Options = KLTRoutedOptions
     description = "klt-refine with a recurrent modular receiver routed per task and layer (MT-RMN)"
 
+    def reduced_precision_modules(self) -> list[nn.Module]:
+        """None: the routed receiver's heads read state its trunk leaves behind, outside a
+        module's ``forward`` (float32 only)."""
+        return []
+
     def __init__(self, config: JSCCConfig, softcast: SoftCast | None = None) -> None:
         super().__init__(config, softcast)
         c = config.image_shape[0]

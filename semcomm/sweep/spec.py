@@ -88,6 +88,7 @@ class MethodsSpec:
     data_root: str | None = None
     names: tuple[str, ...] | None = None
     images: str | None = None
+    precision: str = "fp32"
 
     def images_info(self) -> DatasetInfo | None:
         """The description of the folder of images the methods are for (None: ``dataset``'s)."""
@@ -97,7 +98,8 @@ class MethodsSpec:
         """The methods (one-line ``ValueError`` for anything the user got wrong)."""
         return sweep_methods(list(self.sources), list(self.extra), self.sscc, self.dataset,
                              layer_ratios=self.layer_ratios, data_root=self.data_root,
-                             names=None if self.names is None else list(self.names), images=self.images_info())
+                             names=None if self.names is None else list(self.names), images=self.images_info(),
+                             precision=self.precision)
 
     def with_data_root(self, data_root: str | None) -> MethodsSpec:
         """This spec with ``data_root`` where it names none."""
