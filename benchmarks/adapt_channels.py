@@ -6,12 +6,13 @@ for, is no target for this receiver: its LMMSE front end estimates every coeffic
 (the channel's mean gain is 0), so nothing reaches the part that adapts.
 
     python benchmarks/adapt_channels.py [--model cifar10-l3] [--steps 300] [--snr 10]
-        [--n-images 2000] [--data-root ../shared/datasets] [--out-dir out/adapt]
+        [--n-images 2000] [--data-root ../shared/datasets] [--out-dir out/adapt] [--json FILE]
 
 Per target: per-layer PSNR and accuracy before / after on the target and on the source, and the
 adaptation time (300 steps: about 3 min per target on 2 CPU cores; the whole run with
 ``--n-images 1000`` about 10 min). Adapted models go to ``<out-dir>/<model>-<target>/`` (an existing one is
-reused), sweeps beside them (resumable).
+reused), sweeps beside them (resumable). ``--json`` writes the table for the docs
+(``docs/results/render.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
 from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
+from table_file import write_table
 
 #: (target channel, CSI mode) pairs.
 TARGETS = [("rician", "none"), ("tdl-c", "ls")]
@@ -49,7 +51,9 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=2000)
     parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
     parser.add_argument("--out-dir", type=Path, default=Path("out/adapt"))
+    parser.add_argument("--json", default=None, help="also write the table to this file, for the docs")
     args = parser.parse_args()
+    rows: list[list[str]] = []
     net, meta = load_checkpoint(args.model)
     test = load_images(net.config.dataset, args.data_root, "test")
     images = test.first(args.n_images)
@@ -66,6 +70,7 @@ def main() -> None:
             save_adapted(out, adapted, meta, cfg, history, args.model)
             seconds = time.perf_counter() - t0
         print(f"\n{channel} ({csi} CSI), {args.steps} steps" + ("" if seconds is None else f", adapted in {seconds:.0f} s"))
+        changes: dict[str, dict[int, str]] = {}
         for where, (ch, mode) in (("target", (channel, csi)), ("source", SOURCE)):
             before = sweep(args.model, images, ch, mode, args.snr, args.out_dir / f"{name}-{ch}-{mode}-before.json")
             after = sweep(str(out), images, ch, mode, args.snr, out / f"sweep-{ch}-{mode}.json")
@@ -73,6 +78,15 @@ def main() -> None:
                 b, a = before[layer], after[layer]
                 print(f"  {where:>6} L{layer}: PSNR {b['psnr']:6.2f} -> {a['psnr']:6.2f}   "
                       f"accuracy {100 * b['accuracy']:5.1f} -> {100 * a['accuracy']:5.1f}")
+                changes.setdefault(where, {})[layer] = (f"{b['psnr']:.2f} → {a['psnr']:.2f} dB, "
+                                                        f"{100 * b['accuracy']:.1f} → {100 * a['accuracy']:.1f} %")
+        for i, layer in enumerate(sorted(changes["target"])):
+            rows.append([f"{channel}, {csi} CSI" if i == 0 else "", str(layer), changes["target"][layer],
+                         changes["source"][layer], ("–" if seconds is None else f"{seconds:.0f} s") if i == 0 else ""])
+    write_table(args.json, ["target", "layer", "on the target", "on the source (AWGN)", "adaptation"], rows, seed=0,
+                config={"model": args.model, "steps": args.steps, "snr": args.snr, "n_images": len(images)},
+                notes=[f"{args.model}, first {len(images):,} test images at {args.snr:g} dB; {args.steps} adaptation "
+                       "steps (SNR drawn in 0…20 dB); PSNR and accuracy before → after."])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Prints, per modulation and method, the best-of-N wall time of each, the ratio
 (Sionna time / ours; > 1 means ours is faster) and the largest LLR difference.
 
-    python benchmarks/bench_modem.py [--symbols 1000000] [--repeats 5] [--threads 2]
+    python benchmarks/bench_modem.py [--symbols 1000000] [--repeats 5] [--threads 2] [--json FILE]
+
+``--json`` writes the ratios as a table for the docs (``docs/results/render.py``): a row per
+demapper, a column per modulation.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 from sionna.phy.mapping import Demapper, Mapper
+from table_file import write_table
 
 from semcomm.digital import QAMDemapper, QAMMapper, get_constellation
 
@@ -33,7 +37,9 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--json", default=None, help="also write the ratios as a table to this file, for the docs")
     args = parser.parse_args()
+    ratios: dict[str, list[str]] = {"app": [], "maxlog": []}
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     print(f"{args.symbols:,} symbols, best of {args.repeats}, {args.threads} threads, torch {torch.__version__}")
@@ -53,6 +59,12 @@ def main() -> None:
                 t_ref, llr_ref = best_time(lambda: theirs(y, torch.tensor(no)), args.repeats)
             diff = (llr_ours - llr_ref).abs().max().item()
             print(f"{modulation:>10} {method:>7} {t_ours * 1e3:10.1f} {t_ref * 1e3:12.1f} {t_ref / t_ours:7.2f} {diff:10.2e}")
+            ratios[method].append(f"{t_ref / t_ours:.2g}×")
+    write_table(args.json, ["Sionna time / ours", "QPSK", "16-QAM", "64-QAM", "256-QAM"],
+                [[method, *cells] for method, cells in ratios.items()], seed=0,
+                config={"symbols": args.symbols, "repeats": args.repeats, "threads": args.threads,
+                        "torch": torch.__version__},
+                notes=[f"{args.symbols:,} symbols, best of {args.repeats}, {args.threads} threads."])
 
 
 if __name__ == "__main__":

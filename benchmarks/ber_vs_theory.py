@@ -7,15 +7,31 @@ The theory is that of per-symbol nearest-point decisions, i.e. hard decisions on
 (the default here); exact (app) LLRs decide bit by bit, which is optimal per bit and can come
 out slightly (about 1 %) below the curve at low SNR.
 
-    python benchmarks/ber_vs_theory.py [--bits 1e6] [--seed 0] [--demapper maxlog|app]
+    python benchmarks/ber_vs_theory.py [--bits 1e6] [--seed 0] [--demapper maxlog|app] [--json FILE]
+
+``--json`` writes the table for the docs (``docs/results/render.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from table_file import write_table
+
 from semcomm.ber import BerConfig, simulate_ber_point
 from semcomm.cli.parsing import parse_count
+
+MODULATIONS = {"bpsk": "BPSK", "qpsk": "QPSK", "16qam": "16-QAM", "64qam": "64-QAM", "256qam": "256-QAM"}
+
+
+def channel_label(channel: str, kwargs: dict) -> str:
+    """``rician`` + ``{"k_factor": 3, "block_len": 1}`` -> ``Rician K=3, fast``."""
+    if channel == "awgn":
+        return "AWGN"
+    family, _, kind = channel.partition("-")
+    fading = kind or ("fast" if kwargs.get("block_len") == 1 else "block")
+    k = f" K={kwargs['k_factor']:g}," if "k_factor" in kwargs else ""
+    return f"{family.capitalize()}{k} {fading}"
 
 GRID: list[tuple[str, str, dict, list[float]]] = [
     ("bpsk", "awgn", {}, [0, 2, 4, 6, 8]),
@@ -36,7 +52,9 @@ def main() -> None:
     parser.add_argument("--bits", default="1e6")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--demapper", default="maxlog", choices=("app", "maxlog"))
+    parser.add_argument("--json", default=None, help="also write the table to this file, for the docs")
     args = parser.parse_args()
+    rows = []
     bits = parse_count(args.bits, "--bits")
     print(f"{'modulation':>10} {'channel':>22} {'SNR [dB]':>16} {'sim/theory':>22} {'theory in CI':>12}")
     for modulation, channel, kwargs, snrs in GRID:
@@ -50,6 +68,10 @@ def main() -> None:
             f"{modulation:>10} {name:>22} {f'{snrs[0]}..{snrs[-1]}':>16} "
             f"{f'{min(ratios):.3f} .. {max(ratios):.3f}':>22} {f'{inside}/{len(points)}':>12}"
         )
+        rows.append([MODULATIONS[modulation], channel_label(channel, kwargs), f"{snrs[0]:g}..{snrs[-1]:g}",
+                     f"{min(ratios):.3f} .. {max(ratios):.3f}", f"{inside}/{len(points)}"])
+    write_table(args.json, ["modulation", "channel", "Es/N0 [dB]", "simulated / theory", "theory inside the 95 % CI"],
+                rows, seed=args.seed, config={"bits": bits, "demapper": args.demapper})
 
 
 if __name__ == "__main__":

@@ -29,20 +29,29 @@ Runs:
                  at 32 learned slower: cross-entropy 1.75 after 3 epochs against 1.60 at 0.1)
     slim-nokd    the same trained by the sandwich rule alone (--no-ci-kd: the CI-KD ablation)
 
-    python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 10000]
+    python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 10000] [--seeds 0]
         [--runs fixed,ds,...] [--data-root ../shared/datasets] [--out-dir out/mtl]
+        [--json FILE] [--unseen-json FILE]
+
+With several ``--seeds`` every run is trained once per seed (``<out-dir>/<dataset>/<run>-s<seed>/``)
+and each cell is the mean over seeds ± the half-width of its 95 % Student-t interval
+(:func:`semcomm.stats.mean_ci95`). ``--json`` and ``--unseen-json`` write the two tables for the
+docs (``docs/results/render.py``).
 
 The default budget (MNIST, 3 epochs of 10,000 images per run in batches of 32: about 940 steps)
 fits within 60 minutes on 2 CPU cores (about 52); CIFAR-10 runs at the budget you give. Steps,
 not images, are what the class heads need: at batches of 128 (282 steps) they had barely
 left chance (cross-entropy 2.28 after the first epoch and 1.24 after the third, 60 % at 10 dB;
 ``fixed``, 12,000 images per epoch, measured); at 32 the same run's cross-entropy was 1.64, then 0.49, then 0.35. Runs and sweeps resume: a finished run is not
-trained again, a swept point not evaluated again (``<out-dir>/<dataset>-<run>/``).
+trained again (``<out-dir>/<dataset>/<run>-s<seed>/``; the records in ``<out-dir>/<dataset>-compare.json``).
+The trainings are the points of a :class:`~semcomm.learn.grid.TrainGridPlan`: ``--executor dask``
+runs them on a Dask cluster, one training per worker at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -58,6 +67,11 @@ from semcomm.models.checkpoint import MODEL_FILE
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
 from semcomm.sweep.spec import first_images
 from semcomm.learn import TrainConfig, train
+from semcomm.learn.grid import Evaluation, TrainGridPlan
+from semcomm.execute import run_plan
+from semcomm.cli.execution import parse_executor
+from semcomm.stats import mean_ci95
+from table_file import write_table
 
 #: The default layers of each dataset (the shipped models').
 RATIOS = {"mnist": (3 / 98,) * 3, "cifar10": (1 / 18,) * 3}
@@ -85,6 +99,8 @@ RUNS: dict[str, dict[str, Any]] = {
 }
 #: The default budget: epochs and training images per epoch of every run.
 EPOCHS, LIMIT, BATCH = 3, 10000, 32
+#: ``--quick``: the code path at a toy budget (what the tests run).
+QUICK = {"epochs": 1, "limit": 256, "n_images": 100}
 SNRS = [0.0, 10.0, 20.0]
 #: SNRs of the coarse-concept columns: do coarse concepts survive at lower SNR?
 COARSE_SNRS = [0.0, 10.0]
@@ -96,14 +112,14 @@ UNSEEN = [("rayleigh-block", "perfect"), ("tdl-c", "lmmse")]
 OPTION_KEYS = ("proxy_attention", "route_cost", "ci_kd", "ci_kd_weight")
 
 
-def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None) -> TrainConfig:
+def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None, seed: int = 0) -> TrainConfig:
     fields = {"arch": "klt-refine", "distortion": "log-mse", **RUNS[run]}
     options = {"width": 32 if dataset == "mnist" else 64} | {k: fields.pop(k) for k in OPTION_KEYS if k in fields}
     if fields.get("weighting") in ("fixed", "gradsplit"):
         fields["weighting_kwargs"] = {"semantic": SEMANTIC_WEIGHTS[dataset]}
     return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
                        batch_size=BATCH, lr=1e-3, options=options, sample_layers=True,
-                       val=0, limit=limit, seed=0, **fields)
+                       val=0, limit=limit, seed=seed, **fields)
 
 
 def linear_records(dataset: str, data_root: str | None, images: ImageDataset, out_dir: Path
@@ -125,17 +141,15 @@ def train_run(cfg: TrainConfig, run_dir: Path) -> float:
     return sum(h["seconds"] for h in history)
 
 
-def evaluate(run_dir: Path, images: ImageDataset, proxies: bool) -> dict[tuple[str, str, float, int], dict[str, Any]]:
-    """Records by (channel, CSI, SNR, layer): AWGN at :data:`SNRS`; the unseen channels at 10 dB
-    for the proxy runs and the baseline."""
-    method = resolve_method(str(run_dir))
-    out = {}
-    grids = [(["awgn"], ["perfect"], SNRS)] + ([([c], [m], [10.0]) for c, m in UNSEEN] if proxies else [])
-    for names, csis, snrs in grids:
-        results = ResultsFile(run_dir / f"sweep-{names[0]}.json", {"n_images": len(images)}, 0, KEY_FIELDS)
-        for r in run_sweep(method, images, names, csis, snrs, results, batch_size=500):
-            out[r["channel"], r["csi"], r["snr_db"], r["layer"]] = r
-    return out
+def plan_for(runs: list[str], seeds: list[int], dataset: str, epochs: int, limit: int, data_root: str | None,
+             n_images: int, out_dir: Path) -> TrainGridPlan:
+    """Every run × seed as one :class:`~semcomm.learn.grid.TrainGridPlan`: AWGN at :data:`SNRS` for
+    every run, the :data:`UNSEEN` channels at 10 dB for the proxy runs and ``fixed``."""
+    unseen_runs = tuple(r for r in runs if r.startswith("proxy") or r == "fixed")
+    evaluations = [Evaluation(("awgn",), ("perfect",), tuple(SNRS))]
+    evaluations += [Evaluation((c,), (m,), (10.0,), unseen_runs) for c, m in UNSEEN] if unseen_runs else []
+    return TrainGridPlan({run: config(run, dataset, epochs, limit, data_root) for run in runs}, seeds, out_dir / dataset,
+                         n_images, evaluations)
 
 
 def finest_coarse2(record: dict[str, Any]) -> float | None:
@@ -147,25 +161,52 @@ def finest_coarse2(record: dict[str, Any]) -> float | None:
     return tasks.get("coarse2", {}).get("accuracy")
 
 
-def table(rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float | None]], dataset: str,
-          n: int) -> None:
-    print(f"\n{dataset}: {n} test images; PSNR [dB] / class accuracy [%] per layer (L1 L2 L3); "
-          "c2 = coarse2 accuracy at 0 and 10 dB from each layer's finest label head")
-    head = f"{'run':>12} " + " ".join(f"{f'{s:g} dB PSNR':>17} {f'{s:g} dB acc.':>17}" for s in SNRS)
-    print(head + " " + " ".join(f"{f'c2 @ {s:g} dB':>17}" for s in COARSE_SNRS) + f" {'unseen acc. (L3)':>18} {'train s':>8}")
-    for run, (records, seconds) in rows.items():
-        cells = []
-        for snr in SNRS:
-            layers = [records["awgn", "perfect", snr, l] for l in (1, 2, 3)]
-            cells.append(" ".join(f"{r['psnr']:5.2f}" for r in layers))
-            cells.append(" ".join("  -  " if r["accuracy"] is None else f"{100 * r['accuracy']:5.1f}" for r in layers))
-        c2 = [[finest_coarse2(records["awgn", "perfect", snr, l]) for l in (1, 2, 3)] for snr in COARSE_SNRS]
-        unseen = [records.get((c, m, 10.0, 3)) for c, m in UNSEEN]
-        unseen_text = " ".join("  -  " if u is None or u["accuracy"] is None else f"{100 * u['accuracy']:5.1f}" for u in unseen)
-        print(f"{run:>12} " + " ".join(f"{c:>17}" for c in cells)
-              + " " + " ".join(f"{' '.join('  -  ' if v is None else f'{100 * v:5.1f}' for v in at):>17}" for at in c2)
-              + f" {unseen_text:>18} {'-' if seconds is None else f'{seconds:.0f}':>8}")
-    print(f"unseen: {', '.join(f'{c} ({m} CSI)' for c, m in UNSEEN)} at 10 dB, top layer")
+Records = dict[tuple[str, str, float, int], dict[str, Any]]
+
+
+def cell(values: list[float | None], scale: float = 1.0, digits: int = 2) -> str:
+    """The mean over seeds (± the 95 % half-width with several seeds), ``-`` where missing."""
+    known = [scale * v for v in values if v is not None]
+    if not known:
+        return "–"
+    mean, half = mean_ci95(known)
+    return f"{mean:.{digits}f}" + ("" if math.isnan(half) else f"±{half:.{digits}f}")
+
+
+def table(rows: dict[str, tuple[list[Records], list[float]]], dataset: str, n: int, json_path: str | None,
+          unseen_path: str | None, seeds: list[int], budget: dict[str, Any]) -> None:
+    """Print (and with paths, write) the comparison and the unseen-channel table: per run and
+    layer, PSNR and accuracy at :data:`SNRS`, coarse2 accuracy at :data:`COARSE_SNRS`, the
+    top layer's accuracy on :data:`UNSEEN` channels, training seconds; over ``seeds``."""
+    columns = ["run", *(f"PSNR L1 / L2 / L3 [dB], {s:g} dB" for s in SNRS),
+               *(f"accuracy L1 / L2 / L3 [%], {s:g} dB" for s in SNRS),
+               *(f"coarse2 L1 / L2 / L3 [%], {s:g} dB" for s in COARSE_SNRS), "train s"]
+    out, unseen_rows = [], []
+    for run, (per_seed, seconds) in rows.items():
+        def layers(metric: Any, snr: float, scale: float = 1.0, digits: int = 2) -> str:
+            return " / ".join(cell([metric(r["awgn", "perfect", snr, l]) for r in per_seed], scale, digits)
+                              for l in (1, 2, 3))
+        out.append([f"`{run}`", *(layers(lambda r: r["psnr"], s) for s in SNRS),
+                    *(layers(lambda r: r["accuracy"], s, 100, 1) for s in SNRS),
+                    *(layers(finest_coarse2, s, 100, 1) for s in COARSE_SNRS),
+                    cell(list(seconds), digits=0) if seconds else "–"])
+        if any(("awgn", "perfect", 10.0, 3) in r and all((c, m, 10.0, 3) in r for c, m in UNSEEN) for r in per_seed):
+            accs = [[r[key]["accuracy"] for r in per_seed]
+                    for key in [("awgn", "perfect", 10.0, 3), *((c, m, 10.0, 3) for c, m in UNSEEN)]]
+            drops = [[u - a for u, a in zip(unseen, accs[0])] for unseen in accs[1:]]
+            unseen_rows.append([f"`{run}`", *(cell(a, 100, 1) + " %" for a in accs),
+                                " / ".join(cell(d, 100, 1) for d in drops)])
+    seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean ± 95 % CI over seeds {', '.join(map(str, seeds))}"
+    print(f"\n{dataset}: {n} test images, {seeds_text}; per layer (L1 / L2 / L3)")
+    unseen_columns = ["run", "AWGN", *(f"{c} ({m})" for c, m in UNSEEN), "drop [%], " + " / ".join(c for c, _ in UNSEEN)]
+    for head, body in ((columns, out), (unseen_columns, unseen_rows)):
+        print("\n" + "\n".join("| " + " | ".join(row) + " |" for row in [head, *body]))
+    config = {"dataset": dataset, "n_images": n, "seeds": seeds, **budget}
+    note = (f"{dataset}, first {n:,} test images, AWGN with perfect CSI unless named; {seeds_text}; "
+            f"{budget['epochs']} epochs × {budget['limit']:,} images per run, batches of {BATCH}.")
+    write_table(json_path, columns, out, seed=seeds[0], config=config, notes=[note])
+    write_table(unseen_path, unseen_columns, unseen_rows, seed=seeds[0], config=config,
+                notes=[note + " Top layer at 10 dB."])
 
 
 def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 500) -> None:
@@ -194,26 +235,47 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
     parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
     parser.add_argument("--out-dir", type=Path, default=Path("out/mtl"))
+    parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (each run trained once per seed)")
+    parser.add_argument("--json", default=None, help="also write the comparison table to this file, for the docs")
+    parser.add_argument("--unseen-json", default=None, help="also write the unseen-channel table to this file")
+    parser.add_argument("--executor", default="local", help="where the trainings run: local or dask")
+    parser.add_argument("--workers", default=None, help="with --executor dask: a LocalCluster of this many processes")
+    parser.add_argument("--scheduler", default=None, help="with --executor dask: a running scheduler's address")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the code path at a toy budget: {QUICK['epochs']} epoch of {QUICK['limit']} images, "
+                             f"{QUICK['n_images']} test images (minutes, not a measurement)")
     args = parser.parse_args()
+    if args.quick:
+        args.epochs, args.limit, args.n_images = QUICK["epochs"], QUICK["limit"], QUICK["n_images"]
+    try:
+        seeds = sorted({int(v) for v in args.seeds.split(",")})
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: whole numbers separated by commas, e.g. 0,1,2")
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     unknown = [r for r in runs if r not in RUNS]
     if unknown:
         parser.error(f"unknown run {unknown[0]!r}; choose from: {', '.join(RUNS)}")
     test = load_images(args.dataset, args.data_root, "test")
     images = first_images(test, args.n_images)
-    rows: dict[str, tuple[dict[tuple[str, str, float, int], dict[str, Any]], float | None]] = {
-        "linear": (linear_records(args.dataset, args.data_root, images, args.out_dir), None)}
+    plan = plan_for(runs, seeds, args.dataset, args.epochs, args.limit, args.data_root, len(images), args.out_dir)
+    results = ResultsFile(args.out_dir / f"{args.dataset}-compare.json", plan.config, plan.seed, plan.key_fields)
+    t0 = time.perf_counter()
+    with parse_executor(args.executor, args.workers, args.scheduler).create() as executor:
+        records = run_plan(plan, results, executor)
+    print(f"{len(plan.points)} trainings ({len(runs)} runs x {len(seeds)} seeds) done in {time.perf_counter() - t0:.0f} s "
+          f"(finished ones are read from {results.path})")
+    rows: dict[str, tuple[list[Records], list[float]]] = {
+        "linear": ([linear_records(args.dataset, args.data_root, images, args.out_dir)], [])}
     for run in runs:
-        run_dir = args.out_dir / f"{args.dataset}-{run}"
-        t0 = time.perf_counter()
-        seconds = train_run(config(run, args.dataset, args.epochs, args.limit, args.data_root), run_dir)
-        records = evaluate(run_dir, images, proxies=run.startswith("proxy") or run == "fixed")
-        rows[run] = (records, seconds)
-        print(f"{run}: trained in {seconds:.0f} s, total {time.perf_counter() - t0:.0f} s", flush=True)
-    table(rows, args.dataset, len(images))
+        per_seed = [{(r["channel"], r["csi"], r["snr_db"], r["layer"]): r for r in records
+                     if r["run"] == run and r["seed"] == seed} for seed in seeds]
+        seconds = [next(r["train_s"] for r in records if r["run"] == run and r["seed"] == seed) for seed in seeds]
+        rows[run] = (per_seed, seconds)
+    table(rows, args.dataset, len(images), args.json, args.unseen_json, seeds,
+          {"epochs": args.epochs, "limit": args.limit, "batch_size": BATCH})
     for run in runs:
         if RUNS[run].get("arch") == "klt-rmn":
-            routes(args.out_dir / f"{args.dataset}-{run}", images)
+            routes(plan.folder((run, seeds[0])), images)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ Controllability shows as: accuracy rising from recon-first to class-first at a f
 
     python benchmarks/slim_control.py [--dataset mnist] [--epochs 3] [--limit 10000]
         [--snr 10] [--n-images 2000] [--n-val 2000] [--data-root ../shared/datasets] [--out-dir out/mtl]
+        [--json FILE]
+
+``--json`` writes the table for the docs (``docs/results/render.py``): a row per budget and
+preference, per model the widths chosen, their FLOPs and the scores.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 
 import channels
 from mtl_compare import EPOCHS, LIMIT, config, train_run
+from table_file import write_table
 from semcomm.data import ImageDataset, load_images
 from semcomm.metrics import correct, psnr
 from semcomm.methods import resolve_method
@@ -77,7 +82,9 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=2000, help="held-out training images the table is measured on")
     parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
     parser.add_argument("--out-dir", type=Path, default=Path("out/mtl"))
+    parser.add_argument("--json", default=None, help="also write the table to this file, for the docs")
     args = parser.parse_args()
+    cells: dict[tuple[float, str], dict[str, str]] = {}
     train_split = load_images(args.dataset, args.data_root, "train")
     if args.limit + args.n_val > len(train_split):
         parser.error(f"--limit {args.limit} + --n-val {args.n_val} exceed the {len(train_split)} training images")
@@ -90,7 +97,7 @@ def main() -> None:
     print(f"{'model':>9} {'budget':>6} {'preference':>12} {'trunk':>5} {'recon':>5} {'class':>5} "
           f"{'FLOPs':>6} {'PSNR':>6} {'acc. %':>6}")
     for run, label in RUNS.items():
-        run_dir = args.out_dir / f"{args.dataset}-{run}"
+        run_dir = args.out_dir / args.dataset / f"{run}-s0"  # mtl_compare's run of seed 0 (TrainGridPlan.folder)
         train_run(config(run, args.dataset, args.epochs, args.limit, args.data_root), run_dir)
         model = resolve_method(str(run_dir)).model
         table = measure_table(model, lambda m: top_layer_scores(m, val, args.snr))
@@ -101,6 +108,7 @@ def main() -> None:
                     widths = choose_widths(model, budget * full, preferences, table)
                 except ValueError as err:  # a budget below the narrowest trunk with these decoders
                     print(f"{label:>9} {budget:6.2f} {name:>12}  -- {err}")
+                    cells.setdefault((budget, name), {})[run] = "below the narrowest configuration"
                     continue
                 model.set_widths(widths)
                 scores = top_layer_scores(model, test, args.snr)
@@ -108,7 +116,17 @@ def main() -> None:
                 print(f"{label:>9} {budget:6.2f} {name:>12} {widths.trunk:5.2f} {widths.decoder(RECON):5.2f} "
                       f"{widths.decoder('class'):5.2f} {flops:6.2f} {scores[RECON]:6.2f} {100 * scores['class']:6.2f}",
                       flush=True)
+                cells.setdefault((budget, name), {})[run] = (
+                    f"{widths.trunk:.2f} / {widths.decoder(RECON):.2f} / {widths.decoder('class'):.2f}: "
+                    f"{flops:.2f} FLOPs, {scores[RECON]:.2f} dB, {100 * scores['class']:.1f} %")
         model.set_widths(Widths())
+    write_table(args.json, ["budget", "preference", *(f"{label}: trunk / recon / class width: FLOPs, PSNR, accuracy"
+                                                      for label in RUNS.values())],
+                [[f"{budget:.2f}", name, *(by_run.get(run, "–") for run in RUNS)] for (budget, name), by_run in cells.items()],
+                seed=0, config=vars(args) | {"out_dir": str(args.out_dir)},
+                notes=[f"{args.dataset}, top layer at {args.snr:g} dB over AWGN, first {len(test):,} test images; "
+                       f"widths chosen from a table measured on {len(val):,} held-out training images; FLOPs as a "
+                       "fraction of the full receiver's."])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ near-empty points (analog, one image) run both ways; and checks that the two fil
 identical records. Times are printed, never asserted.
 
     SEMCOMM_DATA=../shared/datasets python benchmarks/sweep_scaling.py [--n-images 1000] [--snr 0:20:2]
-        [--workers 2] [--empty 200]
+        [--workers 2] [--empty 200] [--json FILE]
+
+``--json`` writes the walls as a table for the docs (``docs/results/render.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from table_file import write_table
 
 from semcomm.cli.parsing import parse_count, parse_snr_list
 from semcomm.data import load_images
@@ -50,6 +54,7 @@ def main() -> None:
     parser.add_argument("--workers", default="2", help="worker processes of the LocalCluster")
     parser.add_argument("--empty", default="200", help="near-empty points that measure Dask's overhead")
     parser.add_argument("--data-root", default=None, help="data root (default $SEMCOMM_DATA)")
+    parser.add_argument("--json", default=None, help="also write the walls as a table to this file, for the docs")
     args = parser.parse_args()
     workers, empty = parse_count(args.workers, "--workers"), parse_count(args.empty, "--empty")
     snrs = parse_snr_list(args.snr)
@@ -78,6 +83,16 @@ def main() -> None:
           f"({empty} near-empty points: {empty_dask_s:.2f} s on Dask, {empty_local_s:.2f} s locally)")
     same = remote == local
     print(f"records identical: {same} ({len(local)} records)")
+    overhead_ms = 1000 * (empty_dask_s - empty_local_s) / empty
+    write_table(args.json, ["executor", "wall", "per point"], [
+        [f"local (1 process, {torch.get_num_threads()} torch threads)", f"{local_s:.0f} s", f"{local_s / points:.2f} s"],
+        [f"Dask LocalCluster ({workers} workers)", f"{dask_s:.0f} s (+{startup_s:.1f} s start-up)",
+         f"{dask_s / points:.2f} s"]], seed=plan.seed,
+        config={"n_images": plan.n_images, "snrs": snrs, "channels": CHANNELS, "workers": workers, "empty": empty},
+        notes=[f"{points} points ({len(local)} records) of {plan.n_images:,} CIFAR-10 images; speed-up "
+               f"{local_s / dask_s:.2f}×; Dask's own overhead {overhead_ms:.1f} ms per point ({empty} near-empty "
+               f"points: {empty_dask_s:.2f} s on Dask, {empty_local_s:.2f} s locally); the two results files hold "
+               f"{'identical' if same else 'DIFFERENT'} records."])
     if not same:
         raise SystemExit("the Dask results file differs from the local one")
 

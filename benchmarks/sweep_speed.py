@@ -17,6 +17,9 @@ the full grid (the whole test set x 11 SNRs) extrapolated from the measured subs
   a CPU with bfloat16 units, which the header says), its top-layer PSNR next to float32's.
 
     python benchmarks/sweep_speed.py [--models cifar10-l3,mnist-l3] [--n-images 1000] [--snrs 0,10,20]
+        [--json FILE]
+
+``--json`` writes the rows of every model as one table for the docs (``docs/results/render.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from semcomm.models import JSCCConfig
 from semcomm.methods.jscc import JSCCMethod
 from semcomm.models.klt_refine import KLTRefineJSCC
 from semcomm.models.precision import cpu_has_bf16
+from table_file import write_table
 
 #: The full grid a user sweeps: the whole test set at 11 SNRs.
 GRID_IMAGES, GRID_SNRS = 10_000, 11
@@ -69,7 +73,8 @@ def v4_model(model: torch.nn.Module) -> torch.nn.Module:
     return KLTRefineJSCC(v4_config, copy.deepcopy(model.softcast)).eval()
 
 
-def run(model_name: str, n_images: int, snrs: list[float], batch: int) -> None:
+def run(model_name: str, n_images: int, snrs: list[float], batch: int) -> list[list[str]]:
+    """Measure and print every path for one model; its table rows."""
     method = resolve_method(model_name)
     images = load_sample(method.dataset)
     x_all = torch.from_numpy(images.images[:n_images]).float() / 255
@@ -125,9 +130,13 @@ def run(model_name: str, n_images: int, snrs: list[float], batch: int) -> None:
           f"image-point: encoder {enc / 1e9:.3f} G, receiver (all layers) {rec / 1e9:.3f} G (v4 model: {ref_enc / 1e9:.3f} G, "
           f"{ref_rec / 1e9:.3f} G)")
     print(f"{'path':>18} {'images/s':>9} {'GFLOP/s':>8} {'x first':>8} {'full grid':>10} {'top PSNR':>9}")
+    rows = []
     for name, (rate, flops, mean_psnr) in results.items():
         grid = GRID_IMAGES * GRID_SNRS / rate
         print(f"{name:>18} {rate:9.0f} {rate * flops / 1e9:8.1f} {rate / base:8.2f} {grid / 60:8.1f} min {mean_psnr:9.3f}")
+        rows.append([f"`{model_name}`", name, f"{rate:.0f}", f"{flops / 1e9:.3f}", f"{rate / base:.2f}×",
+                     f"{grid / 60:.1f} min", f"{mean_psnr:.3f}"])
+    return rows
 
 
 def main() -> None:
@@ -136,10 +145,17 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=1000, help="embedded sample images measured")
     parser.add_argument("--snrs", default="0,10,20")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--json", default=None, help="also write the table to this file, for the docs")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bfloat16 units on this CPU: {cpu_has_bf16()}")
-    for name in args.models.split(","):
-        run(name, args.n_images, [float(s) for s in args.snrs.split(",")], args.batch_size)
+    header = f"torch {torch.__version__}, {torch.get_num_threads()} threads, bfloat16 units on this CPU: {cpu_has_bf16()}"
+    print(header)
+    snrs = [float(s) for s in args.snrs.split(",")]
+    rows = [row for name in args.models.split(",") for row in run(name, args.n_images, snrs, args.batch_size)]
+    write_table(args.json, ["model", "path", "images/s", "GFLOP per image-point", "× first row", "full grid (10,000 × 11)",
+                            "top-layer PSNR [dB]"], rows, seed=0,
+                config={"models": args.models, "n_images": args.n_images, "snrs": snrs, "batch_size": args.batch_size},
+                notes=[f"{header}; {args.n_images} embedded images × {len(snrs)} SNRs per path, every layer decoded; the "
+                       "full grid extrapolated from the measured rate."])
 
 
 if __name__ == "__main__":

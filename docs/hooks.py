@@ -1,5 +1,7 @@
-"""MkDocs hooks: the command-line reference, generated from the Typer app at build time, and the
-notebooks of ``notebooks/`` (outside ``docs/``) added to the site, where mkdocs-jupyter renders them."""
+"""MkDocs hooks: the command-line reference, generated from the Typer app at build time; the
+notebooks of ``notebooks/`` (outside ``docs/``) added to the site, where mkdocs-jupyter renders
+them; and a build that stops when a page's numeric tables are older than their results files
+(``docs/results/render.py``)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,21 @@ def _reference() -> str:
         text = runner.invoke(app, args, prog_name="semcomm", color=False, terminal_width=100).output
         out.append(f"## `semcomm{'' if name is None else ' ' + name}`\n\n```text\n{text.rstrip()}\n```\n")
     return "\n".join(out)
+
+
+def on_pre_build(config: Any, **kwargs: Any) -> None:
+    """Stop the build where a page's generated tables differ from what its results files give."""
+    import importlib.util
+
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location("docs_render", Path(config["docs_dir"]) / "results" / "render.py")
+    assert spec is not None and spec.loader is not None
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    stale = [str(p.relative_to(render.ROOT)) for p in render.pages() if render.render_page(p.read_text()) != p.read_text()]
+    if stale:
+        raise PluginError(f"stale tables in {', '.join(stale)}: run python docs/results/render.py")
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:

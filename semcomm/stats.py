@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["RunningMean", "binomial_ci95", "Z95"]
+__all__ = ["RunningMean", "Z95", "binomial_ci95", "mean_ci95"]
 
 #: Two-sided 95 % standard-normal quantile.
 Z95 = 1.959963984540054
@@ -60,3 +60,22 @@ class RunningMean:
             return math.nan
         var = max(0.0, (self.total_sq - self.count * self.mean**2) / (self.count - 1))
         return Z95 * math.sqrt(var / self.count)
+
+
+def mean_ci95(values: list[float] | tuple[float, ...]) -> tuple[float, float]:
+    """Mean of a few independent repetitions (one number per training seed) and the half-width
+    of its 95 % Student-t interval, ``t_{0.975, n-1} * s / sqrt(n)`` (nan for one value).
+
+    Input: ``values``, one per repetition (``n >= 1``). Output: ``(mean, half_width)``.
+    """
+    n = len(values)
+    if n == 0:
+        raise ValueError("mean_ci95 needs at least one value")
+    mean = math.fsum(values) / n
+    if n < 2:
+        return mean, math.nan
+    from scipy.stats import t
+
+    s = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, float(t.ppf(0.975, n - 1)) * s / math.sqrt(n)
+

@@ -1,38 +1,132 @@
-"""Render a sweep results file as a Markdown table, into a results page between its markers.
+"""Render the docs' numeric tables from committed results files, in place between markers.
 
-    python docs/results/render.py docs/results/kodak.json docs/results/kodak.md
+    python docs/results/render.py            # rewrite every table of every page
+    python docs/results/render.py --check    # exit 1 naming each page whose tables are stale
 
-The page keeps its prose; the text between ``<!-- table:begin -->`` and ``<!-- table:end -->``
-is replaced by the table: one row per method (and layer), one column pair per SNR (PSNR in dB
-with its 95 % interval, SSIM), with the ratio each spent and, for digital links, the MCS they
-chose. The numbers come from the file alone, with the file's own creation date and the seed, so
-the page cannot drift from the results.
+A page asks for a table with a marker pair; the text between them is this script's to write:
+
+    <!-- table: VIEW FILE [FILE ...] [OPTION=VALUE ...] -->
+    ... (generated) ...
+    <!-- table:end -->
+
+``FILE`` paths are relative to the repository root. ``VIEW`` names one of :data:`VIEWS`:
+
+- ``sweep``: sweep results files as rows (method, CSI mode where several, layer with its k/n)
+  by SNR columns, each cell its metrics joined by `` / `` (options ``metrics=psnr,accuracy``;
+  ``snr=0,10,20``, ``layers=3``, ``csi=perfect,ls``, ``methods=linear`` keep some; ``labels=``
+  names each file's rows);
+- ``kodak``: PSNR with its 95 % interval and SSIM per method and SNR, and what a link delivered;
+- ``quality``: a model's file and its linear references' (``benchmarks/jscc_quality.py``): rows
+  SNR, a column per layer, cells ``ours / linear / ... dB, accuracy``;
+- ``broadcast``: a broadcast results file summarised per method (its top layer, or every layer
+  with ``layers=all``) and channel: mean / 10th-percentile user PSNR and accuracy, users decoding;
+- ``table``: a benchmark's table file (:func:`benchmarks.table_file.write_table`: ``columns``,
+  ``rows``) as it is.
+
+Every table ends with where its numbers come from: the file, its creation date, seed, semcomm
+version and git revision. Nothing in a table is typed by hand, so a page cannot drift from its
+results; ``tests/test_docs_tables.py`` runs ``--check``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from semcomm.results import ratio_label
+from semcomm.results import NOTHING_DELIVERED, NOTHING_NOTE, ratio_label
+from semcomm.sweep.results_io import read_json
 
-BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+MARKER = re.compile(r"<!-- table: (?P<spec>[^>]*?) -->\n(?P<body>.*?)<!-- table:end -->", re.S)
+
+View = Callable[[list[dict[str, Any]], dict[str, str]], str]
+VIEWS: dict[str, View] = {}
 
 
-def _cell(record: dict[str, Any]) -> str:
-    ci = record.get("psnr_ci95")
-    interval = "" if ci is None or (isinstance(ci, float) and math.isnan(ci)) else f" ± {ci:.2f}"
-    return f"{record['psnr']:.2f}{interval} / {record['ssim']:.3f}"
+def view(name: str) -> Callable[[View], View]:
+    """Register a table view under ``name``."""
+    def register(fn: View) -> View:
+        VIEWS[name] = fn
+        return fn
+    return register
 
 
-def table(results: dict[str, Any]) -> str:
-    """The Markdown table of a sweep results file (``records``)."""
-    records = results["records"]
+def _number(value: Any, digits: int = 2, scale: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{scale * value:.{digits}f}"
+
+
+def _floats(text: str | None) -> set[float] | None:
+    return None if text is None else {float(v) for v in text.split(",")}
+
+
+def _cell(record: dict[str, Any], metrics: list[str]) -> str:
+    parts = []
+    for metric in metrics:
+        value = record.get(metric)
+        if value is None:
+            continue
+        parts.append(f"{100 * value:.1f} %" if metric == "accuracy" else f"{value:.2f} dB" if metric == "psnr"
+                     else f"{value:.3f}")
+    delivered = (record.get("extras") or {}).get("delivered")
+    return " / ".join(parts) + (f" {NOTHING_DELIVERED}" if delivered == 0 else "")
+
+
+def _layer_label(record: dict[str, Any]) -> str:
+    layer = record.get("layer")
+    return f"{'–' if layer is None else layer} ({ratio_label(record['ratio'])})"
+
+
+@view("sweep")
+def sweep_table(files: list[dict[str, Any]], options: dict[str, str]) -> str:
+    """Rows (method, CSI where several, layer) by SNR; a cell holds ``metrics`` joined. Options:
+    ``metrics=psnr,accuracy``; ``snr=``, ``layers=``, ``csi=``, ``methods=`` keep those (a
+    single-stream method has no layer and is always kept); ``labels=`` names each file's rows
+    (default: the method), for files whose methods share a name."""
+    metrics = options.get("metrics", "psnr,accuracy").split(",")
+    snrs_kept, layers_kept = _floats(options.get("snr")), _floats(options.get("layers"))
+    csi_kept = None if "csi" not in options else options["csi"].split(",")
+    methods_kept = None if "methods" not in options else options["methods"].split(",")
+    labels = options["labels"].split(",") if "labels" in options else [None] * len(files)
+    if len(labels) != len(files):
+        raise ValueError(f"labels={options['labels']} names {len(labels)} files, the marker has {len(files)}")
+    records = [(label, r) for label, f in zip(labels, files) for r in f["records"]
+               if (snrs_kept is None or float(r["snr_db"]) in snrs_kept)
+               and (layers_kept is None or r["layer"] is None or float(r["layer"]) in layers_kept)
+               and (csi_kept is None or r["csi"] in csi_kept)
+               and (methods_kept is None or r["method"] in methods_kept)]
+    snrs = sorted({float(r["snr_db"]) for _, r in records})
+    several_csi = len({r["csi"] for _, r in records}) > 1
+    rows: dict[tuple[Any, ...], dict[float, dict[str, Any]]] = {}
+    for label, r in records:
+        rows.setdefault((label or f"`{r['method']}`", r["csi"], r["layer"]), {})[float(r["snr_db"])] = r
+    shown = {"psnr": "PSNR", "accuracy": "accuracy", "ssim": "SSIM"}
+    head = ["method", *(["CSI"] if several_csi else []), "layer (k/n)", *(f"{s:g} dB" for s in snrs)]
+    lines = [f"{' / '.join(shown.get(m, m) for m in metrics)}:", "",
+             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for (name, csi, _), by_snr in rows.items():
+        first = next(iter(by_snr.values()))
+        cells = [_cell(by_snr[s], metrics) if s in by_snr else "–" for s in snrs]
+        lines.append("| " + " | ".join([name, *([csi] if several_csi else []), _layer_label(first), *cells]) + " |")
+    if any((r.get("extras") or {}).get("delivered") == 0 for _, r in records):
+        lines += ["", NOTHING_NOTE.replace("*", "\\*", 1)]
+    return "\n".join(lines)
+
+
+@view("kodak")
+def kodak_table(files: list[dict[str, Any]], options: dict[str, str]) -> str:
+    """Per method and SNR: PSNR ± the half-width of its 95 % interval / SSIM, the k/n each
+    method spent and, for digital links, how much they delivered."""
+    records = [r for f in files for r in f["records"]]
     snrs = sorted({r["snr_db"] for r in records})
-    rows: dict[tuple[str, Any, str, str], dict[float, dict[str, Any]]] = {}
+    rows: dict[tuple[Any, ...], dict[float, dict[str, Any]]] = {}
     for r in records:
         rows.setdefault((r["method"], r["layer"], r["channel"], r["csi"]), {})[r["snr_db"]] = r
     links = len({(c, m) for _, _, c, m in rows}) > 1
@@ -40,41 +134,172 @@ def table(results: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (method, layer, channel, csi), by_snr in rows.items():
         any_record = next(iter(by_snr.values()))
-        cells = [_cell(by_snr[s]) if s in by_snr else "–" for s in snrs]
-        for s, r in by_snr.items():
+        cells = []
+        for s in snrs:
+            r = by_snr.get(s)
+            if r is None:
+                cells.append("–")
+                continue
+            ci = r.get("psnr_ci95")
+            interval = "" if ci is None or (isinstance(ci, float) and math.isnan(ci)) else f" ± {ci:.2f}"
+            cell = f"{r['psnr']:.2f}{interval} / {r['ssim']:.3f}"
             extras = r.get("extras", {})
             if str(extras.get("link", "")).startswith("none"):
-                cells[snrs.index(s)] += " (nothing sent)"
+                cell += " (nothing sent)"
             elif "delivered" in extras and extras["delivered"] < 1:
-                cells[snrs.index(s)] += f" ({100 * extras['delivered']:.0f} % delivered)"
-        row = [f"`{method}`", "–" if layer is None else str(layer), ratio_label(any_record['ratio']),
+                cell += f" ({100 * extras['delivered']:.0f} % delivered)"
+            cells.append(cell)
+        row = [f"`{method}`", "–" if layer is None else str(layer), ratio_label(any_record["ratio"]),
                *([f"{channel}/{csi}"] if links else []), *cells]
         lines.append("| " + " | ".join(row) + " |")
-    n = records[0]["n_images"]
-    lines.append("")
-    lines.append(f"{n} images; results file `{results.get('created', '?')[:10]}` (created), seed {results.get('seed')}, "
-                 f"semcomm {results.get('semcomm_version')} ({str(results.get('git_rev'))[:10]}).")
     return "\n".join(lines)
 
 
-def render(results_path: Path, page: Path) -> None:
-    """Replace the table between the page's markers with the results file's."""
-    text = page.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{page}: no {BEGIN} ... {END} markers")
-    before, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    body = table(json.loads(results_path.read_text()))
-    page.write_text(f"{before}{BEGIN}\n{body}\n{END}{after}")
+@view("quality")
+def quality_table(files: list[dict[str, Any]], options: dict[str, str]) -> str:
+    """The first file's model against the others (its linear references), per SNR and layer:
+    ``ours / reference ... dB, accuracy`` (options ``names=`` labels the references)."""
+    by_file = [{(float(r["snr_db"]), r["layer"]): r for r in f["records"]} for f in files]
+    snrs = sorted({s for s, _ in by_file[0]})
+    layers = sorted({l for _, l in by_file[0]})
+    ratios = {l: by_file[0][snrs[0], l]["ratio"] for l in layers}
+    names = options.get("names", ",".join(f["records"][0]["method"] for f in files[1:])).split(",")
+    head = ["SNR", *(f"layer {l} (k/n {ratio_label(ratios[l])}): ours / {' / '.join(names)}" for l in layers)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for s in snrs:
+        cells = []
+        for l in layers:
+            ours = by_file[0][s, l]
+            refs = [f.get((s, l)) for f in by_file[1:]]
+            psnrs = " / ".join(_number(r["psnr"] if r else None) for r in [ours, *refs])
+            acc = ours.get("accuracy")
+            cells.append(f"{psnrs} dB" + ("" if acc is None else f", {100 * acc:.1f} %"))
+        lines.append(f"| {s:g} dB | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
-def main() -> None:
+@view("broadcast")
+def broadcast_table(files: list[dict[str, Any]], options: dict[str, str]) -> str:
+    """Per method (its top layer; every layer with ``layers=all``) and channel: mean / 10th
+    percentile of the users' PSNR and accuracy, and the fraction of users that decode."""
+    from semcomm.sweep.broadcast import summarise
+
+    rows = summarise([r for f in files for r in f["records"]])
+    channels = list(dict.fromkeys(r["channel"] for r in rows))
+    top: dict[str, int] = {}
+    for r in rows:
+        top[r["method"]] = max(top.get(r["method"], 0), r["layer"] or 1)
+    keep = [r for r in rows if options.get("layers") == "all" or (r["layer"] or 1) == top[r["method"]]]
+    head = ["method", "layer (k/n)"]
+    for c in channels:
+        head += [f"{c}: user PSNR mean / p10 [dB]", "accuracy mean / p10 [%]", "users decoding"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    grouped: dict[tuple[str, Any], dict[str, dict[str, Any]]] = {}
+    for r in keep:
+        grouped.setdefault((r["method"], r["layer"]), {})[r["channel"]] = r
+    for (method, _), by_channel in grouped.items():
+        first = next(iter(by_channel.values()))
+        cells = [f"`{method}`", _layer_label(first)]
+        for c in channels:
+            r = by_channel.get(c)
+            if r is None:
+                cells += ["–"] * 3
+                continue
+            cells += [f"{r['psnr_mean']:.2f} / {r['psnr_p10']:.2f}",
+                      f"{_number(r['accuracy_mean'], 1, 100)} / {_number(r['accuracy_p10'], 1, 100)}",
+                      f"{100 * r['decode_fraction']:.0f} %"]
+        lines.append("| " + " | ".join(cells) + " |")
+    users = max(r["users"] for r in rows)
+    return "\n".join(lines) + f"\n\n{users} users per channel."
+
+
+@view("table")
+def plain_table(files: list[dict[str, Any]], options: dict[str, str]) -> str:
+    """A benchmark's table file as it is: ``columns`` and ``rows`` (cells formatted there)."""
+    out = []
+    for f in files:
+        lines = ["| " + " | ".join(f["columns"]) + " |", "|" + " --- |" * len(f["columns"])]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in f["rows"]]
+        out.append("\n".join(lines) + "".join(f"\n\n{note}" for note in f.get("notes", [])))
+    return "\n\n".join(out)
+
+
+def _provenance(paths: list[str], files: list[dict[str, Any]]) -> str:
+    """Where the numbers come from: the files, grouped by what made them (creation date, seed,
+    images, semcomm version and revision, command)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path, f in zip(paths, files):
+        n = {r.get("n_images") for r in f.get("records", [])} - {None}
+        images = f", {n.pop():,} images" if len(n) == 1 else ""
+        command = f.get("command")
+        made = (f"created {str(f.get('created', '?'))[:10]}, seed {f.get('seed')}{images}, semcomm "
+                f"{f.get('semcomm_version')} at {str(f.get('git_rev'))[:10]}" + (f"; `{command}`" if command else ""))
+        groups.setdefault((made,), []).append(f"`{path}`")
+    parts = [f"{', '.join(names)} ({made})" for (made,), names in groups.items()]
+    return "Generated from " + "; ".join(parts) + " by `docs/results/render.py`."
+
+
+def parse_spec(spec: str) -> tuple[str, list[str], dict[str, str]]:
+    """``VIEW FILE ... KEY=VALUE ...`` -> (view, files, options).
+
+    Raises:
+        ValueError: one line, for an unknown view or a marker with no file.
+    """
+    words = spec.split()
+    if not words or words[0] not in VIEWS:
+        raise ValueError(f"unknown table view {words[0] if words else ''!r}; known: {', '.join(VIEWS)}")
+    files = [w for w in words[1:] if "=" not in w]
+    options = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    if not files:
+        raise ValueError(f"table marker {spec!r} names no results file")
+    return words[0], files, options
+
+
+def render_table(spec: str) -> str:
+    """The generated text of one marker: the table and where its numbers come from."""
+    name, paths, options = parse_spec(spec)
+    files = []
+    for path in paths:
+        data = read_json(ROOT / path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a results or table file")
+        files.append(data)
+    return f"{VIEWS[name](files, options)}\n\n{_provenance(paths, files)}\n"
+
+
+def render_page(text: str) -> str:
+    """``text`` with every marker's table written anew."""
+    return MARKER.sub(lambda m: f"<!-- table: {m['spec']} -->\n{render_table(m['spec'])}<!-- table:end -->", text)
+
+
+def pages() -> list[Path]:
+    """The Markdown pages (docs and README) that hold at least one table marker."""
+    candidates = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    return [p for p in candidates if MARKER.search(p.read_text())]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path)
-    parser.add_argument("page", type=Path)
-    args = parser.parse_args()
-    render(args.results, args.page)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in pages():
+        text = page.read_text()
+        try:
+            new = render_page(text)
+        except (ValueError, KeyError) as err:
+            print(f"error: {page.relative_to(ROOT)}: {err}", file=sys.stderr)
+            return 2
+        if new != text:
+            stale.append(page.relative_to(ROOT))
+            if not args.check:
+                page.write_text(new)
+    if args.check and stale:
+        print("stale tables (run python docs/results/render.py): " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    print(("up to date: " if args.check or not stale else "rewrote: ") + ", ".join(map(str, stale or ["every page"])))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
