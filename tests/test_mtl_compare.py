@@ -1,0 +1,44 @@
+"""``benchmarks/mtl_compare.py --quick``: the benchmark's whole code path at a toy budget (slow
+tier): every run × seed trained, the tables written with a 95 % interval over seeds, the
+unseen-channel table for the runs that have it, and a rerun that trains nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mtl_compare.py"), "--quick", "--runs", "fixed,ds",
+                           "--seeds", "0,1", "--data-root", "embedded", "--out-dir", str(tmp_path / "mtl"),
+                           "--json", str(tmp_path / "t.json"), "--unseen-json", str(tmp_path / "u.json")],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.mark.slow
+def test_quick_mode_trains_every_run_and_seed_and_tabulates_intervals(tmp_path: Path) -> None:
+    first = _run(tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    table = json.loads((tmp_path / "t.json").read_text())
+    rows = {row[0]: row for row in table["rows"]}
+    assert set(rows) == {"`linear`", "`fixed`", "`ds`"}
+    assert "±" in rows["`fixed`"][1] and "±" not in rows["`linear`"][1]  # two seeds: an interval; linear: none
+    assert table["config"]["seeds"] == [0, 1] and table["command"].startswith("python ")
+    unseen = json.loads((tmp_path / "u.json").read_text())
+    assert [row[0] for row in unseen["rows"]] == ["`fixed`"]  # ds is not evaluated on unseen channels
+    models = sorted((tmp_path / "mtl" / "mnist").glob("*-s*/model.safetensors"))
+    assert [m.parent.name for m in models] == ["ds-s0", "ds-s1", "fixed-s0", "fixed-s1"]
+    stamps = [m.stat().st_mtime_ns for m in models]
+
+    again = _run(tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [m.stat().st_mtime_ns for m in models] == stamps  # nothing trained again
+    assert json.loads((tmp_path / "t.json").read_text())["rows"] == table["rows"]
