@@ -5,8 +5,10 @@ The sweep: cifar10-l3 + linear + jpeg+ldpc, the first 1,000 CIFAR-10 test images
 run into two results files: locally (one process, torch's default threads) and on a
 LocalCluster of ``--workers`` processes (cores // workers threads each). Prints both walls, the
 speed-up, the cluster's start-up and Dask's overhead per point, measured on ``--empty``
-near-empty points (analog, one image) run both ways; and checks that the two files hold
-identical records. Times are printed, never asserted.
+near-empty points (analog, one image) run both ways; and checks that the two files hold the
+same records up to float rounding (the workers run fewer torch threads than the local process,
+which changes the last bits of a convolution's sums: |ΔPSNR| ~ 1e-5 dB). Times are printed,
+never asserted.
 
     SEMCOMM_DATA=../shared/datasets python benchmarks/sweep_scaling.py [--n-images 1000] [--snr 0:20:2]
         [--workers 2] [--empty 200] [--json FILE]
@@ -47,6 +49,29 @@ def timed_run(plan: Plan[Any], path: Path, executor: Executor) -> tuple[float, l
     return time.perf_counter() - start, json.loads(path.read_text())["records"]
 
 
+def largest_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float | None:
+    """The largest difference between two files' numbers, field by field (None where the records
+    differ otherwise: keys, names, counts)."""
+    if len(a) != len(b):
+        return None
+    largest = 0.0
+    for x, y in zip(a, b):
+        if x.keys() != y.keys():
+            return None
+        for key, value in x.items():
+            other = y[key]
+            if isinstance(value, float) and isinstance(other, float):
+                largest = max(largest, abs(value - other))
+            elif isinstance(value, dict) and isinstance(other, dict):
+                inner = largest_difference([value], [other])
+                if inner is None:
+                    return None
+                largest = max(largest, inner)
+            elif value != other:
+                return None
+    return largest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", default="1000", help="CIFAR-10 test images per point")
@@ -81,8 +106,11 @@ def main() -> None:
     print(f"speed-up: {local_s / dask_s:.2f}x")
     print(f"Dask overhead: {1000 * (empty_dask_s - empty_local_s) / empty:.1f} ms per point "
           f"({empty} near-empty points: {empty_dask_s:.2f} s on Dask, {empty_local_s:.2f} s locally)")
-    same = remote == local
-    print(f"records identical: {same} ({len(local)} records)")
+    largest = largest_difference(local, remote)
+    same = largest is not None and largest < 1e-3
+    agreement = ("identical" if largest == 0 else f"the same up to float rounding (largest difference {largest:.1e})"
+                 if same else "DIFFERENT")
+    print(f"records: {agreement} ({len(local)} records)")
     overhead_ms = 1000 * (empty_dask_s - empty_local_s) / empty
     write_table(args.json, ["executor", "wall", "per point"], [
         [f"local (1 process, {torch.get_num_threads()} torch threads)", f"{local_s:.0f} s", f"{local_s / points:.2f} s"],
@@ -92,7 +120,7 @@ def main() -> None:
         notes=[f"{points} points ({len(local)} records) of {plan.n_images:,} CIFAR-10 images; speed-up "
                f"{local_s / dask_s:.2f}×; Dask's own overhead {overhead_ms:.1f} ms per point ({empty} near-empty "
                f"points: {empty_dask_s:.2f} s on Dask, {empty_local_s:.2f} s locally); the two results files hold "
-               f"{'identical' if same else 'DIFFERENT'} records."])
+               f"{agreement} records."])
     if not same:
         raise SystemExit("the Dask results file differs from the local one")
 

@@ -17,8 +17,10 @@ from semcomm.sweep.results_io import provenance, write_json_atomic
 
 
 def command_line() -> str:
-    """This process's command line as a user would type it (``python benchmarks/x.py ...``)."""
-    return shlex.join(["python", *sys.argv])
+    """This process's command line as a user would type it (``python benchmarks/x.py ...``), paths
+    under the working directory relative to it."""
+    here = str(Path.cwd()) + "/"
+    return shlex.join(["python", *(a[len(here):] if a.startswith(here) else a for a in sys.argv)])
 
 
 def write_table(path: str | Path | None, columns: list[str], rows: list[list[Any]], *, seed: int | None = None,

@@ -9,7 +9,7 @@ A page asks for a table with a marker pair; the text between them is this script
     ... (generated) ...
     <!-- table:end -->
 
-``FILE`` paths are relative to the repository root. ``VIEW`` names one of :data:`VIEWS`:
+``FILE`` paths are relative to the repository root (``.json.gz``: a large one stored gzipped). ``VIEW`` names one of :data:`VIEWS`:
 
 - ``sweep``: sweep results files as rows (method, CSI mode where several, layer with its k/n)
   by SNR columns, each cell its metrics joined by `` / `` (options ``metrics=psnr,accuracy``;
@@ -31,6 +31,8 @@ results; ``tests/test_docs_tables.py`` runs ``--check``.
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import math
 import re
 import sys
@@ -260,7 +262,7 @@ def render_table(spec: str) -> str:
     name, paths, options = parse_spec(spec)
     files = []
     for path in paths:
-        data = read_json(ROOT / path)
+        data = json.loads(gzip.decompress((ROOT / path).read_bytes())) if path.endswith(".gz") else read_json(ROOT / path)
         if not isinstance(data, dict):
             raise ValueError(f"{path}: not a results or table file")
         files.append(data)
