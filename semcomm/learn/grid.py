@@ -128,7 +128,7 @@ class TrainGridPlan(Plan[Point]):
                 continue
             sweep = SweepPlan([method], images, list(evaluation.channels), list(evaluation.csi), list(evaluation.snrs),
                               batch_size=self.batch_size)
-            records += [r | {"run": run, "seed": seed, "train_s": round(seconds, 1)} for r in run_plan(sweep)]
+            records += [r | {"run": run, "seed": seed, "train_s": round(seconds, 3)} for r in run_plan(sweep)]
         if progress is not None:
             progress(1)
         return records
