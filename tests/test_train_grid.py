@@ -34,7 +34,10 @@ def test_every_recipe_and_seed_is_trained_swept_and_resumed(tmp_path: Path, monk
     # AWGN at 2 SNRs for both runs, Rayleigh at 10 dB for "fixed" only; 2 layers each
     assert len(records) == 2 * 2 * 2 * 2 + 2 * 1 * 2
     assert {r["channel"] for r in records if r["run"] == "equal"} == {"awgn"}
-    assert all(r["train_s"] > 0 for r in records)
+    seconds = {(r["run"], r["seed"]): set() for r in records}
+    for r in records:
+        seconds[r["run"], r["seed"]].add(r["train_s"])
+    assert all(len(v) == 1 and next(iter(v)) >= 0 for v in seconds.values())  # one training time per point
     psnr = {(r["run"], r["seed"]): r["psnr"] for r in records if r["channel"] == "awgn" and r["snr_db"] == 10.0 and r["layer"] == 2}
     assert psnr["fixed", 0] != psnr["fixed", 1]  # the seed reached the training
     assert (plan.folder(("equal", 1)) / MODEL_FILE).exists()
