@@ -42,9 +42,9 @@ def on_pre_build(config: Any, **kwargs: Any) -> None:
     assert spec is not None and spec.loader is not None
     render = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render)
-    stale = [str(p.relative_to(render.ROOT)) for p in render.pages() if render.render_page(p.read_text()) != p.read_text()]
+    stale = render.stale_pages()
     if stale:
-        raise PluginError(f"stale tables in {', '.join(stale)}: run python docs/results/render.py")
+        raise PluginError(f"stale tables in {', '.join(map(str, stale))}: run python docs/results/render.py")
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:

@@ -280,6 +280,11 @@ def pages() -> list[Path]:
     return [p for p in candidates if MARKER.search(p.read_text())]
 
 
+def stale_pages() -> list[Path]:
+    """The pages whose tables differ from what their results files give (repository-relative)."""
+    return [p.relative_to(ROOT) for p in pages() if render_page(p.read_text()) != p.read_text()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is stale")

@@ -37,7 +37,7 @@ SourcesArgument = Annotated[
 CHANNEL_HELP = "comma list of: " + ", ".join(channels.names())
 CSI_HELP = "comma list of receiver CSI modes: perfect, none (any channel), ls, lmmse (TDL/OFDM channels)"
 SNR_HELP = "Es/N0 in dB: start:stop:step (stop included) or a comma list"
-PRECISION_HELP = ("the JSCC models' precision: fp32 (as trained) or bf16 (their CNNs in bfloat16: within 0.004 dB "
+PRECISION_HELP = ("the JSCC models' precision: fp32 (as trained) or bf16 (their CNNs in bfloat16: within 0.005 dB "
                   "of fp32 for cifar10-l3, ~2.5x faster on CPUs and GPUs with bfloat16 units, slower on CPUs without)")
 IMAGES_HELP = ("a folder of your own images (PNG/JPEG, any size; class sub-folders label them) to use instead of "
                "a dataset's")

@@ -83,8 +83,8 @@ class TrainGridPlan(Plan[Point]):
                 "batch_size": self.batch_size}
 
     def record_point(self, record: dict[str, Any]) -> Point | None:
-        point = (record.get("run"), record.get("seed"))
-        return point if point in set(self.points) else None  # type: ignore[return-value]
+        run, seed = record.get("run"), record.get("seed")
+        return (run, seed) if run in self.recipes and seed in self.seeds else None  # type: ignore[return-value]
 
     def complete(self, records: list[dict[str, Any]]) -> bool:
         """A training's records are whole when every evaluation's every point is there."""

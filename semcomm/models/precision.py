@@ -4,8 +4,8 @@ An architecture names the networks that may run in bfloat16
 (:meth:`~semcomm.models.JSCCModel.reduced_precision_modules`: its CNNs); :func:`set_precision`
 runs each one's ``forward`` under ``torch.autocast`` and hands its floating outputs back in
 float32, so everything else (the power normalisation, the linear backbone, the channel, the
-metrics) stays float32. Measured on ``cifar10-l3``: every layer within 0.004 dB of float32 at
-−5…20 dB, 2.5× faster on a CPU with bfloat16 units (AMX / AVX512-BF16); on a CPU without them
+metrics) stays float32. Measured on ``cifar10-l3``: every layer within 0.005 dB of float32 at
+−5…20 dB (full test set), 2.5× faster on a CPU with bfloat16 units (AMX / AVX512-BF16); on a CPU without them
 bfloat16 is emulated and slower (:func:`cpu_has_bf16` tells).
 """
 
