@@ -29,21 +29,29 @@ Runs:
                  at 32 learned slower: cross-entropy 1.75 after 3 epochs against 1.60 at 0.1)
     slim-nokd    the same trained by the sandwich rule alone (--no-ci-kd: the CI-KD ablation)
 
-    python benchmarks/mtl_compare.py [--dataset mnist] [--epochs 3] [--limit 10000] [--seeds 0]
+    python benchmarks/mtl_compare.py [--dataset mnist|cifar10] [--epochs E] [--limit N] [--seeds 0,1,2]
         [--runs fixed,ds,...] [--data-root ../shared/datasets] [--out-dir out/mtl]
-        [--json FILE] [--unseen-json FILE]
+        [--json FILE] [--unseen-json FILE] [--records FILE.json.gz]
+        [--executor dask --workers 2 | --scheduler ADDR] [--quick]
 
 With several ``--seeds`` every run is trained once per seed (``<out-dir>/<dataset>/<run>-s<seed>/``)
 and each cell is the mean over seeds ± the half-width of its 95 % Student-t interval
 (:func:`semcomm.stats.mean_ci95`). ``--json`` and ``--unseen-json`` write the two tables for the
-docs (``docs/results/render.py``).
+docs (``docs/results/render.py``); ``--records`` every seed's records, which the docs' ``mtl`` views
+turn into tables with intervals, rankings against ``fixed`` and figures.
 
-The default budget (MNIST, 3 epochs of 10,000 images per run in batches of 32: about 940 steps)
-fits within 60 minutes on 2 CPU cores (about 52); CIFAR-10 runs at the budget you give. Steps,
-not images, are what the class heads need: at batches of 128 (282 steps) they had barely
-left chance (cross-entropy 2.28 after the first epoch and 1.24 after the third, 60 % at 10 dB;
-``fixed``, 12,000 images per epoch, measured); at 32 the same run's cross-entropy was 1.64, then 0.49, then 0.35. Runs and sweeps resume: a finished run is not
-trained again (``<out-dir>/<dataset>/<run>-s<seed>/``; the records in ``<out-dir>/<dataset>-compare.json``).
+Budgets (:data:`BUDGETS`, the same for every run of a dataset, in batches of 32):
+
+- MNIST: 3 epochs of 10,000 images (about 940 steps), width 32: one seed of all 17 runs in about
+  30 minutes on 2 CPU cores (two Dask workers of one thread each);
+- CIFAR-10: 8 epochs of the first 5,000 images (1,250 steps), width 32: about an hour per seed of
+  all 17 runs, so three seeds in about 3 hours, resumable.
+
+Steps, not images, are what the class heads need: at batches of 128 (282 steps) they had barely
+left chance on MNIST (cross-entropy 2.28 after the first epoch and 1.24 after the third, 60 % at
+10 dB; ``fixed``, 12,000 images per epoch, measured); at 32 the same run's cross-entropy was 1.64,
+then 0.49, then 0.35. Runs and sweeps resume: a finished run is not trained again
+(``<out-dir>/<dataset>/<run>-s<seed>/``; the records in ``<out-dir>/<dataset>-compare.json``).
 The trainings are the points of a :class:`~semcomm.learn.grid.TrainGridPlan`: ``--executor dask``
 runs them on a Dask cluster, one training per worker at a time.
 """
@@ -51,6 +59,8 @@ runs them on a Dask cluster, one training per worker at a time.
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import math
 import os
 import time
@@ -71,7 +81,9 @@ from semcomm.learn.grid import Evaluation, TrainGridPlan
 from semcomm.execute import run_plan
 from semcomm.cli.execution import parse_executor
 from semcomm.stats import mean_ci95
-from table_file import write_table
+from semcomm.atomic import finite_json, replace_atomic
+from semcomm.sweep.results_io import provenance
+from table_file import command_line, write_table
 
 #: The default layers of each dataset (the shipped models').
 RATIOS = {"mnist": (3 / 98,) * 3, "cifar10": (1 / 18,) * 3}
@@ -97,8 +109,14 @@ RUNS: dict[str, dict[str, Any]] = {
     "slim": {"weighting": "fixed", "arch": "klt-slim", "ci_kd_weight": 0.1},
     "slim-nokd": {"weighting": "fixed", "arch": "klt-slim", "ci_kd": False},
 }
-#: The default budget: epochs and training images per epoch of every run.
-EPOCHS, LIMIT, BATCH = 3, 10000, 32
+#: Images per training step of every run.
+BATCH = 32
+#: The default budget of each dataset: epochs, training images per epoch (the first ones) and the
+#: receiver's width, the same for every run. CIFAR-10: 8 epochs of 5,000 images (1,250 steps) on the
+#: fast width-32 model, chosen so that 17 runs x 3 seeds fit in about 3 hours on 2 CPU cores
+#: (a width-32 step costs about 0.1 s on 2 cores, width 64 0.25 s, measured).
+BUDGETS: dict[str, dict[str, int]] = {"mnist": {"epochs": 3, "limit": 10000, "width": 32},
+                                      "cifar10": {"epochs": 8, "limit": 5000, "width": 32}}
 #: ``--quick``: the code path at a toy budget (what the tests run).
 QUICK = {"epochs": 1, "limit": 256, "n_images": 100}
 SNRS = [0.0, 10.0, 20.0]
@@ -114,7 +132,7 @@ OPTION_KEYS = ("proxy_attention", "route_cost", "ci_kd", "ci_kd_weight")
 
 def config(run: str, dataset: str, epochs: int, limit: int, data_root: str | None, seed: int = 0) -> TrainConfig:
     fields = {"arch": "klt-refine", "distortion": "log-mse", **RUNS[run]}
-    options = {"width": 32 if dataset == "mnist" else 64} | {k: fields.pop(k) for k in OPTION_KEYS if k in fields}
+    options = {"width": BUDGETS[dataset]["width"]} | {k: fields.pop(k) for k in OPTION_KEYS if k in fields}
     if fields.get("weighting") in ("fixed", "gradsplit"):
         fields["weighting_kwargs"] = {"semantic": SEMANTIC_WEIGHTS[dataset]}
     return TrainConfig(dataset=dataset, ratios=RATIOS[dataset], data_root=data_root, snr_train=(-5.0, 20.0), epochs=epochs,
@@ -209,9 +227,10 @@ def table(rows: dict[str, tuple[list[Records], list[float]]], dataset: str, n: i
                 notes=[note + " Top layer at 10 dB."])
 
 
-def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 500) -> None:
-    """Print the routes a ``klt-rmn`` run learned: per task and layer, each module's connection
-    rate and the trunk depth the task runs, on the first ``n`` test images over AWGN at ``snr_db``."""
+def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 500) -> dict[str, Any]:
+    """Print and return the routes a ``klt-rmn`` run learned: per task and layer, each module's
+    connection rate and the trunk depth the task runs, on the first ``n`` test images over AWGN at
+    ``snr_db`` (``{"snr_db", "n_images", "tasks": {task: [{"connections": [M], "depth": [1]}, ...]}}``)."""
     model = resolve_method(str(run_dir)).model
     x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
     n = x.shape[0]
@@ -224,13 +243,32 @@ def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 5
         cells = "   ".join(f"L{l + 1}: {' '.join(f'{c:.2f}' for c in r['connections'])} (depth {r['depth'][0]:.2f})"
                            for l, r in enumerate(layers))
         print(f"{task:>8}  {cells}")
+    return {"snr_db": snr_db, "n_images": n, "tasks": report}
+
+
+def write_records(path: str | None, records: list[dict[str, Any]], linear: Records, route_reports: dict[str, Any],
+                  config: dict[str, Any]) -> None:
+    """Write the comparison's per-seed records for the docs (``docs/results/render.py``, views
+    ``mtl`` and ``mtl-unseen``): every training's sweep records (``run``, ``seed``, ``train_s``
+    and the metrics), the linear scheme's, the routes of the ``klt-rmn`` runs (seed 0) and what
+    made them (provenance, the command line); gzipped where ``path`` ends in ``.gz``."""
+    if path is None:
+        return
+    body = provenance(config, config["seeds"][0]) | {"command": command_line(), "records": records,
+                                                     "linear": list(linear.values()), "routes": route_reports}
+    text = json.dumps(finite_json(body), indent=1, allow_nan=False)
+    if path.endswith(".gz"):
+        replace_atomic(path, lambda f: f.write(gzip.compress(text.encode(), mtime=0)), mode="wb")
+    else:
+        replace_atomic(path, lambda f: f.write(text))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=sorted(RATIOS))
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--limit", type=int, default=LIMIT, help="training images per epoch")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the dataset's, BUDGETS)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="training images per epoch, the first ones (default: the dataset's, BUDGETS)")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
     parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
     parser.add_argument("--data-root", default=os.environ.get("SEMCOMM_DATA"))
@@ -238,6 +276,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (each run trained once per seed)")
     parser.add_argument("--json", default=None, help="also write the comparison table to this file, for the docs")
     parser.add_argument("--unseen-json", default=None, help="also write the unseen-channel table to this file")
+    parser.add_argument("--records", default=None,
+                        help="also write every training's records (per seed), the linear scheme's and the learned "
+                             "routes to this file (.json or .json.gz), for the docs' mtl views")
     parser.add_argument("--executor", default="local", help="where the trainings run: local or dask")
     parser.add_argument("--workers", default=None, help="with --executor dask: a LocalCluster of this many processes")
     parser.add_argument("--scheduler", default=None, help="with --executor dask: a running scheduler's address")
@@ -247,6 +288,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.limit, args.n_images = QUICK["epochs"], QUICK["limit"], QUICK["n_images"]
+    args.epochs = BUDGETS[args.dataset]["epochs"] if args.epochs is None else args.epochs
+    args.limit = BUDGETS[args.dataset]["limit"] if args.limit is None else args.limit
     try:
         seeds = sorted({int(v) for v in args.seeds.split(",")})
     except ValueError:
@@ -264,18 +307,19 @@ def main() -> None:
         records = run_plan(plan, results, executor)
     print(f"{len(plan.points)} trainings ({len(runs)} runs x {len(seeds)} seeds) done in {time.perf_counter() - t0:.0f} s "
           f"(finished ones are read from {results.path})")
-    rows: dict[str, tuple[list[Records], list[float]]] = {
-        "linear": ([linear_records(args.dataset, args.data_root, images, args.out_dir)], [])}
+    linear = linear_records(args.dataset, args.data_root, images, args.out_dir)
+    rows: dict[str, tuple[list[Records], list[float]]] = {"linear": ([linear], [])}
     for run in runs:
         per_seed = [{(r["channel"], r["csi"], r["snr_db"], r["layer"]): r for r in records
                      if r["run"] == run and r["seed"] == seed} for seed in seeds]
         seconds = [next(r["train_s"] for r in records if r["run"] == run and r["seed"] == seed) for seed in seeds]
         rows[run] = (per_seed, seconds)
-    table(rows, args.dataset, len(images), args.json, args.unseen_json, seeds,
-          {"epochs": args.epochs, "limit": args.limit, "batch_size": BATCH})
-    for run in runs:
-        if RUNS[run].get("arch") == "klt-rmn":
-            routes(plan.folder((run, seeds[0])), images)
+    budget = {"epochs": args.epochs, "limit": args.limit, "batch_size": BATCH, "width": BUDGETS[args.dataset]["width"]}
+    table(rows, args.dataset, len(images), args.json, args.unseen_json, seeds, budget)
+    route_reports = {run: routes(plan.folder((run, seeds[0])), images) for run in runs
+                     if RUNS[run].get("arch") == "klt-rmn"}
+    write_records(args.records, records, linear, route_reports,
+                  {"dataset": args.dataset, "n_images": len(images), "seeds": seeds, "runs": runs, **budget})
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 import channels
-from mtl_compare import EPOCHS, LIMIT, config, train_run
+from mtl_compare import BUDGETS as TRAIN_BUDGETS, config, train_run
 from table_file import write_table
 from semcomm.data import ImageDataset, load_images
 from semcomm.metrics import correct, psnr
@@ -75,8 +75,8 @@ def top_layer_scores(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, se
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "cifar10"])
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--limit", type=int, default=LIMIT, help="training images per epoch (mtl_compare's default)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default: mtl_compare's for the dataset)")
+    parser.add_argument("--limit", type=int, default=None, help="training images per epoch (default: mtl_compare's)")
     parser.add_argument("--snr", type=float, default=10.0, help="AWGN SNR [dB] of the table and the evaluation")
     parser.add_argument("--n-images", type=int, default=2000, help="test images to evaluate on")
     parser.add_argument("--n-val", type=int, default=2000, help="held-out training images the table is measured on")
@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=Path("out/mtl"))
     parser.add_argument("--json", default=None, help="also write the table to this file, for the docs")
     args = parser.parse_args()
+    args.epochs = TRAIN_BUDGETS[args.dataset]["epochs"] if args.epochs is None else args.epochs
+    args.limit = TRAIN_BUDGETS[args.dataset]["limit"] if args.limit is None else args.limit
     cells: dict[tuple[float, str], dict[str, str]] = {}
     train_split = load_images(args.dataset, args.data_root, "train")
     if args.limit + args.n_val > len(train_split):

@@ -74,7 +74,9 @@ class TrainGridPlan(Plan[Point]):
 
     @property
     def points(self) -> list[Point]:
-        return [(run, seed) for run in self.recipes for seed in self.seeds]
+        """Seed-major: every run's first seed before any run's second, so a grid stopped part-way
+        has whole tables of its first seeds."""
+        return [(run, seed) for seed in self.seeds for run in self.recipes]
 
     @property
     def config(self) -> dict[str, Any]:
@@ -104,6 +106,10 @@ class TrainGridPlan(Plan[Point]):
         return self.out_dir / f"{point[0]}-s{point[1]}"
 
     def paths(self) -> list[Path]:
+        """The runs' folder and the data root: what every worker must see. The runs' folder is
+        created here, on the client, so that workers on a shared file system see it before the first
+        training writes to it."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         root = self.recipes[next(iter(self.recipes))].data_root
         return [self.out_dir, *([Path(root)] if root else [])]
 
