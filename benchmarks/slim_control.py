@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,7 +42,8 @@ from table_file import write_table
 from semcomm.data import ImageDataset, load_images
 from semcomm.metrics import correct, psnr
 from semcomm.methods import resolve_method
-from semcomm.models.klt_slim import KLTSlimJSCC, Widths, choose_widths, measure_table, receiver_flops
+from semcomm.models.klt_slim import (WIDTHS, KLTSlimJSCC, Table, Widths, choose_widths, measure_table, preference_score,
+                                     receiver_flops)
 from semcomm.sweep.spec import first_images
 from semcomm.tasks import RECON
 
@@ -72,6 +75,24 @@ def top_layer_scores(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, se
     return {RECON: total_psnr / len(images), "class": total_correct / len(images)}
 
 
+def best_within(model: KLTSlimJSCC, budget: float, preferences: dict[str, float], table: Table,
+                flops: dict[tuple[Any, ...], int]) -> Widths | None:
+    """The oracle: among every trunk and decoder width (not only the decoder widths the
+    preferences give) that fits ``budget`` FLOPs, the one with the best preference score on
+    ``table`` (measured on the test images); None if none fits. ``flops`` caches
+    :func:`receiver_flops` per configuration."""
+    tasks = model.decoder_tasks
+    configs = [Widths(trunk, dict(zip(tasks, ws))) for trunk in WIDTHS for ws in itertools.product(WIDTHS, repeat=len(tasks))]
+    def key(w: Widths) -> tuple[Any, ...]:
+        return (w.trunk, *sorted(w.decoders.items()))
+
+    for w in configs:
+        if key(w) not in flops:
+            flops[key(w)] = receiver_flops(model, w)
+    fitting = [w for w in configs if flops[key(w)] <= budget]
+    return max(fitting, key=lambda w: preference_score(model, w, preferences, table)) if fitting else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "cifar10"])
@@ -87,6 +108,7 @@ def main() -> None:
     args.epochs = TRAIN_BUDGETS[args.dataset]["epochs"] if args.epochs is None else args.epochs
     args.limit = TRAIN_BUDGETS[args.dataset]["limit"] if args.limit is None else args.limit
     cells: dict[tuple[float, str], dict[str, str]] = {}
+    points: list[dict[str, Any]] = []
     train_split = load_images(args.dataset, args.data_root, "train")
     if args.limit + args.n_val > len(train_split):
         parser.error(f"--limit {args.limit} + --n-val {args.n_val} exceed the {len(train_split)} training images")
@@ -103,7 +125,9 @@ def main() -> None:
         train_run(config(run, args.dataset, args.epochs, args.limit, args.data_root), run_dir)
         model = resolve_method(str(run_dir)).model
         table = measure_table(model, lambda m: top_layer_scores(m, val, args.snr))
+        test_table = measure_table(model, lambda m: top_layer_scores(m, test, args.snr))  # for the oracle
         full = receiver_flops(model, Widths())
+        flops_cache: dict[tuple[Any, ...], int] = {}
         for budget in BUDGETS:
             for name, preferences in PREFERENCES.items():
                 try:
@@ -121,14 +145,34 @@ def main() -> None:
                 cells.setdefault((budget, name), {})[run] = (
                     f"{widths.trunk:.2f} / {widths.decoder(RECON):.2f} / {widths.decoder('class'):.2f}: "
                     f"{flops:.2f} FLOPs, {scores[RECON]:.2f} dB, {100 * scores['class']:.1f} %")
+                best = best_within(model, budget * full, preferences, test_table, flops_cache)
+                assert best is not None  # the pick fits, so something does
+                share = (preference_score(model, widths, preferences, test_table)
+                         / preference_score(model, best, preferences, test_table))
+                best_scores = {t: test_table[best.trunk][t][best.decoder(t)] for t in (RECON, "class")}
+                cells[(budget, name)][f"{run} best"] = (
+                    f"{best.trunk:.2f} / {best.decoder(RECON):.2f} / {best.decoder('class'):.2f}: "
+                    f"{best_scores[RECON]:.2f} dB, {100 * best_scores['class']:.1f} % ({100 * share:.1f} %)")
+                points.append({"model": run, "budget": budget, "preference": name, "trunk": widths.trunk,
+                               "recon_width": widths.decoder(RECON), "class_width": widths.decoder("class"),
+                               "flops": flops, "psnr": scores[RECON], "accuracy": scores["class"],
+                               "best": {"trunk": best.trunk, "recon_width": best.decoder(RECON),
+                                        "class_width": best.decoder("class"), "psnr": best_scores[RECON],
+                                        "accuracy": best_scores["class"]}, "share_of_best": share})
         model.set_widths(Widths())
-    write_table(args.json, ["budget", "preference", *(f"{label}: trunk / recon / class width: FLOPs, PSNR, accuracy"
-                                                      for label in RUNS.values())],
-                [[f"{budget:.2f}", name, *(by_run.get(run, "–") for run in RUNS)] for (budget, name), by_run in cells.items()],
+    columns = [f"{label}: {what}" for label in RUNS.values()
+               for what in ("trunk / recon / class width: FLOPs, PSNR, accuracy",
+                            "best within the budget: widths: PSNR, accuracy (pick's score / best's)")]
+    write_table(args.json, ["budget", "preference", *columns],
+                [[f"{budget:.2f}", name, *(by_run.get(key, "–") for run in RUNS for key in (run, f"{run} best"))]
+                 for (budget, name), by_run in cells.items()],
                 seed=0, config=vars(args) | {"out_dir": str(args.out_dir)},
                 notes=[f"{args.dataset}, top layer at {args.snr:g} dB over AWGN, first {len(test):,} test images; "
                        f"widths chosen from a table measured on {len(val):,} held-out training images; FLOPs as a "
-                       "fraction of the full receiver's."])
+                       "fraction of the full receiver's. Best within the budget: the configuration (any trunk and "
+                       "decoder widths) with the highest preference score on the test images, an oracle the controller "
+                       "does not have; in brackets the pick's preference score as a share of the best's."],
+                extra={"points": points})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def command_line() -> str:
 
 
 def write_table(path: str | Path | None, columns: list[str], rows: list[list[Any]], *, seed: int | None = None,
-                config: dict[str, Any] | None = None, notes: list[str] | None = None) -> None:
+                config: dict[str, Any] | None = None, notes: list[str] | None = None,
+                extra: dict[str, Any] | None = None) -> None:
     """Write the table atomically to ``path`` (nothing when ``path`` is None).
 
     Args:
@@ -33,6 +34,7 @@ def write_table(path: str | Path | None, columns: list[str], rows: list[list[Any
         seed: the seed that fixed the draws, if any.
         config: the options that made the numbers (JSON-serialisable).
         notes: lines shown under the table.
+        extra: more fields for the file (e.g. the unformatted numbers behind the rows, for figures).
     """
     if path is None:
         return
@@ -40,5 +42,5 @@ def write_table(path: str | Path | None, columns: list[str], rows: list[list[Any
         raise ValueError(f"every row needs {len(columns)} cells")
     body = provenance({str(k): (str(v) if isinstance(v, Path) else v) for k, v in (config or {}).items()}, seed)
     body |= {"command": command_line(), "columns": list(columns), "rows": [[str(c) for c in row] for row in rows],
-             "notes": list(notes or [])}
+             "notes": list(notes or [])} | dict(extra or {})
     write_json_atomic(Path(path), body)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from semcomm.learn.objective import Objective
 
 __all__ = ["WIDTHS", "KLTSlimJSCC", "KLTSlimOptions", "SlimUNet", "Widths", "choose_widths", "ci_kd_loss", "measure_table",
-           "receiver_flops"]
+           "preference_score", "receiver_flops"]
 
 #: The width multipliers of every slimmable part.
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
@@ -300,8 +300,11 @@ def choose_widths(model: KLTSlimJSCC, budget: float, preferences: dict[str, floa
         raise ValueError(f"a budget of {budget:.4g} FLOPs is below the smallest configuration for these preferences "
                          f"({smallest:.4g} FLOPs at trunk width {WIDTHS[0]:g})")
 
-    def predicted(w: Widths) -> float:
-        return sum(preferences.get(t, 0.0) * table[w.trunk][t][w.decoder(t)] / table[1.0][t][1.0]
-                   for t in model.decoder_tasks if t in table[w.trunk])
+    return max(fitting, key=lambda w: (preference_score(model, w, preferences, table), w.trunk))
 
-    return max(fitting, key=lambda w: (predicted(w), w.trunk))
+
+def preference_score(model: KLTSlimJSCC, widths: Widths, preferences: dict[str, float], table: Table) -> float:
+    """What :func:`choose_widths` maximises: ``sum_t p_t score_t(widths) / score_t(full)`` from
+    ``table`` (a task's score depends on the trunk and its own decoder's width)."""
+    return sum(preferences.get(t, 0.0) * table[widths.trunk][t][widths.decoder(t)] / table[1.0][t][1.0]
+               for t in model.decoder_tasks if t in table[widths.trunk])
