@@ -21,7 +21,21 @@ A page asks for a table with a marker pair; the text between them is this script
 - ``broadcast``: a broadcast results file summarised per method (its top layer, or every layer
   with ``layers=all``) and channel: mean / 10th-percentile user PSNR and accuracy, users decoding;
 - ``table``: a benchmark's table file (:func:`benchmarks.table_file.write_table`: ``columns``,
-  ``rows``) as it is.
+  ``rows``) as it is;
+- ``mtl``, ``mtl-unseen``, ``mtl-routes``, ``mtl-claims``: the multi-task comparison from
+  ``benchmarks/mtl_compare.py --records`` files, with 95 % intervals over seeds, rankings against
+  ``fixed`` and each seed paper's claim checked (``docs/results/mtl_views.py``).
+
+A page asks for a figure the same way; the script draws it from the files into
+``docs/figures/generated/NAME.svg`` and writes the link and the figure's provenance between the
+markers (``VIEW`` names one of :data:`FIGURES`):
+
+    <!-- figure: NAME VIEW FILE [FILE ...] [OPTION=VALUE ...] -->
+    ... (generated) ...
+    <!-- figure:end -->
+
+A figure is stale when its files changed (the text between its markers holds a digest of them) or
+its SVG is missing.
 
 Every table ends with where its numbers come from: the file, its creation date, seed, semcomm
 version and git revision. Nothing in a table is typed by hand, so a page cannot drift from its
@@ -32,7 +46,10 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import importlib.util
 import json
+import os
 import math
 import re
 import sys
@@ -43,9 +60,22 @@ from typing import Any
 from semcomm.results import NOTHING_DELIVERED, NOTHING_NOTE, ratio_label
 from semcomm.sweep.results_io import read_json
 
+
+def _sibling(name: str) -> Any:
+    """The module ``docs/results/<name>.py`` (this folder is no package)."""
+    spec = importlib.util.spec_from_file_location(f"docs_results_{name}", Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 MARKER = re.compile(r"<!-- table: (?P<spec>[^>]*?) -->\n(?P<body>.*?)<!-- table:end -->", re.S)
+FIGURE_MARKER = re.compile(r"<!-- figure: (?P<spec>[^>]*?) -->\n(?P<body>.*?)<!-- figure:end -->", re.S)
+#: Where generated figures go.
+FIGURE_DIR = DOCS / "figures" / "generated"
 
 View = Callable[[list[dict[str, Any]], dict[str, str]], str]
 VIEWS: dict[str, View] = {}
@@ -226,6 +256,12 @@ def plain_table(files: list[dict[str, Any]], options: dict[str, str]) -> str:
     return "\n\n".join(out)
 
 
+_MTL = _sibling("mtl_views")
+VIEWS.update(_MTL.VIEWS)
+#: Figure views: name -> function(files, options) -> a matplotlib Figure.
+FIGURES: dict[str, Callable[[list[dict[str, Any]], dict[str, str]], Any]] = dict(_MTL.FIGURES)
+
+
 def _provenance(paths: list[str], files: list[dict[str, Any]]) -> str:
     """Where the numbers come from: the files, grouped by what made them (creation date, seed,
     images, semcomm version and revision, command)."""
@@ -257,32 +293,95 @@ def parse_spec(spec: str) -> tuple[str, list[str], dict[str, str]]:
     return words[0], files, options
 
 
-def render_table(spec: str) -> str:
-    """The generated text of one marker: the table and where its numbers come from."""
-    name, paths, options = parse_spec(spec)
+def load_files(paths: list[str]) -> list[dict[str, Any]]:
+    """The results or table files at ``paths`` (repository-relative; ``.gz`` gzipped JSON)."""
     files = []
     for path in paths:
+        if not (ROOT / path).is_file():
+            raise ValueError(f"results file {path!r} does not exist")
         data = json.loads(gzip.decompress((ROOT / path).read_bytes())) if path.endswith(".gz") else read_json(ROOT / path)
         if not isinstance(data, dict):
             raise ValueError(f"{path}: not a results or table file")
         files.append(data)
+    return files
+
+
+def render_table(spec: str) -> str:
+    """The generated text of one marker: the table and where its numbers come from."""
+    name, paths, options = parse_spec(spec)
+    files = load_files(paths)
     return f"{VIEWS[name](files, options)}\n\n{_provenance(paths, files)}\n"
 
 
-def render_page(text: str) -> str:
-    """``text`` with every marker's table written anew."""
-    return MARKER.sub(lambda m: f"<!-- table: {m['spec']} -->\n{render_table(m['spec'])}<!-- table:end -->", text)
+def parse_figure_spec(spec: str) -> tuple[str, str, list[str], dict[str, str]]:
+    """``NAME VIEW FILE ... KEY=VALUE ...`` -> (name, view, files, options).
+
+    Raises:
+        ValueError: one line, for a bad name, an unknown view or no file.
+    """
+    words = spec.split()
+    if len(words) < 3 or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", words[0]):
+        raise ValueError(f"figure marker {spec!r}: give NAME (lower case, digits, -) VIEW FILE ...")
+    if words[1] not in FIGURES:
+        raise ValueError(f"unknown figure view {words[1]!r}; known: {', '.join(FIGURES)}")
+    name, _, files, options = words[0], *parse_spec(" ".join(["table", *words[2:]]))
+    return name, words[1], files, options
+
+
+def figure_path(name: str) -> Path:
+    return FIGURE_DIR / f"{name}.svg"
+
+
+def render_figure(spec: str, page: Path, draw: bool) -> str:
+    """The generated text of one figure marker: the image link (relative to ``page``), where its
+    numbers come from, and a digest of the spec and the files' bytes; with ``draw`` the SVG is
+    (re)drawn where the digest changed or the file is missing."""
+    name, view_name, paths, options = parse_figure_spec(spec)
+    files = load_files(paths)
+    digest = hashlib.sha256(spec.encode() + b"".join((ROOT / p).read_bytes() for p in paths)).hexdigest()[:16]
+    link = os.path.relpath(figure_path(name), page.parent)
+    body = f"![{name}]({link})\n\n{_provenance(paths, files)} <!-- inputs {digest} -->\n"
+    fresh = page.exists() and f"<!-- figure: {spec} -->\n{body}<!-- figure:end -->" in page.read_text()
+    if draw and (not fresh or not figure_path(name).exists()):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure = FIGURES[view_name](files, options)
+        FIGURE_DIR.mkdir(parents=True, exist_ok=True)
+        with matplotlib.rc_context({"svg.hashsalt": digest, "svg.fonttype": "none"}):
+            figure.savefig(figure_path(name), format="svg", metadata={"Date": None})
+        plt.close(figure)
+    return body
+
+
+def render_page(text: str, page: Path | None = None, draw: bool = False) -> str:
+    """``text`` with every marker's table written anew, and every figure marker's link (the
+    figure drawn with ``draw``); ``page`` is where the text lives (figure links are relative)."""
+    page = page or DOCS / "index.md"
+    text = MARKER.sub(lambda m: f"<!-- table: {m['spec']} -->\n{render_table(m['spec'])}<!-- table:end -->", text)
+    return FIGURE_MARKER.sub(
+        lambda m: f"<!-- figure: {m['spec']} -->\n{render_figure(m['spec'], page, draw)}<!-- figure:end -->", text)
 
 
 def pages() -> list[Path]:
-    """The Markdown pages (docs and README) that hold at least one table marker."""
+    """The Markdown pages (docs and README) that hold at least one table or figure marker."""
     candidates = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
-    return [p for p in candidates if MARKER.search(p.read_text())]
+    return [p for p in candidates if MARKER.search(p.read_text()) or FIGURE_MARKER.search(p.read_text())]
+
+
+def missing_figures(page: Path) -> list[str]:
+    """The figures ``page`` asks for whose SVG is not there."""
+    return [parse_figure_spec(m["spec"])[0] for m in FIGURE_MARKER.finditer(page.read_text())
+            if not figure_path(parse_figure_spec(m["spec"])[0]).exists()]
 
 
 def stale_pages() -> list[Path]:
-    """The pages whose tables differ from what their results files give (repository-relative)."""
-    return [p.relative_to(ROOT) for p in pages() if render_page(p.read_text()) != p.read_text()]
+    """The pages whose tables or figures differ from what their results files give, or whose
+    figures are missing (repository-relative)."""
+    return [p.relative_to(ROOT) for p in pages()
+            if render_page(p.read_text(), p) != p.read_text() or missing_figures(p)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,11 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     for page in pages():
         text = page.read_text()
         try:
-            new = render_page(text)
+            new = render_page(text, page, draw=not args.check)
+            missing = missing_figures(page) if args.check else []
         except (ValueError, KeyError) as err:
             print(f"error: {page.relative_to(ROOT)}: {err}", file=sys.stderr)
             return 2
-        if new != text:
+        if new != text or missing:
             stale.append(page.relative_to(ROOT))
             if not args.check:
                 page.write_text(new)
