@@ -1,9 +1,11 @@
 """``benchmarks/mtl_compare.py --quick``: the benchmark's whole code path at a toy budget (slow
-tier): every run × seed trained, the tables written with a 95 % interval over seeds, the
-unseen-channel table for the runs that have it, and a rerun that trains nothing."""
+tier): every run × seed trained (on a Dask cluster of two workers, whose runs' folder the client
+creates), the tables and the records written with a 95 % interval over seeds, the unseen-channel
+table for the runs that have it, and a rerun that trains nothing."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -15,17 +17,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, *executor: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mtl_compare.py"), "--quick", "--runs", "fixed,ds",
                            "--seeds", "0,1", "--data-root", "embedded", "--out-dir", str(tmp_path / "mtl"),
-                           "--json", str(tmp_path / "t.json"), "--unseen-json", str(tmp_path / "u.json")],
+                           "--json", str(tmp_path / "t.json"), "--unseen-json", str(tmp_path / "u.json"),
+                           "--records", str(tmp_path / "r.json.gz"), *executor],
                           capture_output=True, text=True, env=env, timeout=900)
 
 
 @pytest.mark.slow
 def test_quick_mode_trains_every_run_and_seed_and_tabulates_intervals(tmp_path: Path) -> None:
-    first = _run(tmp_path)
+    first = _run(tmp_path, "--executor", "dask", "--workers", "2")  # the runs' folder does not exist yet
     assert first.returncode == 0, first.stderr[-2000:]
     table = json.loads((tmp_path / "t.json").read_text())
     rows = {row[0]: row for row in table["rows"]}
@@ -37,6 +40,9 @@ def test_quick_mode_trains_every_run_and_seed_and_tabulates_intervals(tmp_path: 
     models = sorted((tmp_path / "mtl" / "mnist").glob("*-s*/model.safetensors"))
     assert [m.parent.name for m in models] == ["ds-s0", "ds-s1", "fixed-s0", "fixed-s1"]
     stamps = [m.stat().st_mtime_ns for m in models]
+    records = json.loads(gzip.decompress((tmp_path / "r.json.gz").read_bytes()))
+    assert {(r["run"], r["seed"]) for r in records["records"]} == {(run, s) for run in ("fixed", "ds") for s in (0, 1)}
+    assert records["config"]["seeds"] == [0, 1] and records["linear"] and records["git_rev"]
 
     again = _run(tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -64,3 +64,12 @@ def test_a_grid_trains_on_one_dataset_and_needs_a_recipe_and_a_seed(tmp_path: Pa
         _plan(tmp_path, recipes={"a": TINY, "b": cifar})
     with pytest.raises(ValueError, match="at least one recipe and one seed"):
         _plan(tmp_path, seeds=[])
+
+
+def test_points_run_seed_major_and_the_runs_folder_exists_before_workers_check_it(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    runs = list(plan.recipes)
+    assert plan.points[: len(runs)] == [(run, 0) for run in runs]  # every run's first seed before any second
+    assert not (tmp_path / "runs").exists()
+    assert plan.paths() == [(tmp_path / "runs").resolve()]  # created, for a Dask worker to check; no path for "embedded"
+    assert (tmp_path / "runs").is_dir()

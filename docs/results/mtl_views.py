@@ -358,7 +358,8 @@ def claim_adaptation(c: Comparison | None, slim: Any, adapt: dict[str, Any] | No
         parts.append(f"{target}: accuracy {fmt(gains, 1)} %, PSNR {fmt(psnr, 2)} dB")
         mean, half = interval(gains)
         signs.append(0 if math.isnan(half) else 1 if mean - half > 0 else -1 if mean + half < 0 else 0)
-    return "top layer, after − before adaptation: " + "; ".join(parts), verdict(signs, n_seeds)
+    model = (adapt.get("config") or {}).get("model", "the model")
+    return f"`{model}`, top layer, after − before adaptation: " + "; ".join(parts), verdict(signs, n_seeds)
 
 
 #: (method, the paper's claim in one sentence, what is measured here, the check).

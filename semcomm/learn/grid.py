@@ -109,9 +109,11 @@ class TrainGridPlan(Plan[Point]):
         """The runs' folder and the data root: what every worker must see. The runs' folder is
         created here, on the client, so that workers on a shared file system see it before the first
         training writes to it."""
+        from semcomm.data import images_root
+
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        root = self.recipes[next(iter(self.recipes))].data_root
-        return [self.out_dir, *([Path(root)] if root else [])]
+        root = images_root(self.recipes[next(iter(self.recipes))].data_root)  # None: the embedded sample
+        return [self.out_dir.resolve(), *([root.resolve()] if root is not None else [])]
 
     def run_point(self, point: Point, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         from semcomm.data import load_images
