@@ -43,9 +43,13 @@ turn into tables with intervals, rankings against ``fixed`` and figures.
 Budgets (:data:`BUDGETS`, the same for every run of a dataset, in batches of 32):
 
 - MNIST: 3 epochs of 10,000 images (about 940 steps), width 32: one seed of all 17 runs in about
-  30 minutes on 2 CPU cores (two Dask workers of one thread each);
+  33 minutes on 2 CPU cores, one training at a time;
 - CIFAR-10: 8 epochs of the first 5,000 images (1,250 steps), width 32: about an hour per seed of
   all 17 runs, so three seeds in about 3 hours, resumable.
+
+On one 2-core machine run the trainings one at a time (the default executor): two Dask workers of
+one thread each took 1.6× as long for the MNIST table (5,483 s of training loop against about
+3,400 s of core time for one two-thread process; measured 2026-12-07).
 
 Steps, not images, are what the class heads need: at batches of 128 (282 steps) they had barely
 left chance on MNIST (cross-entropy 2.28 after the first epoch and 1.24 after the third, 60 % at
@@ -53,7 +57,8 @@ left chance on MNIST (cross-entropy 2.28 after the first epoch and 1.24 after th
 then 0.49, then 0.35. Runs and sweeps resume: a finished run is not trained again
 (``<out-dir>/<dataset>/<run>-s<seed>/``; the records in ``<out-dir>/<dataset>-compare.json``).
 The trainings are the points of a :class:`~semcomm.learn.grid.TrainGridPlan`: ``--executor dask``
-runs them on a Dask cluster, one training per worker at a time.
+runs them on a Dask cluster, one training per worker at a time (for a cluster, not for the cores
+of one small machine).
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ def test_unseen_and_routes_tables(tmp_path: Path) -> None:
     assert "| `rmn-cost` | recon | 1.50 (1.00 0.50 0.00 0.00)" in routes
 
 
-def test_claims_follow_the_numbers(tmp_path: Path) -> None:
+def _slim_and_adapt_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A slim_control table file whose class follows its preference, and an adapt_channels file
+    whose adaptation gains 10 % accuracy with every seed."""
     slim = tmp_path / "slim.json"
     points = [{"model": "slim", "budget": b, "preference": p, "psnr": 25.0 - (p == "class-first"),
                "accuracy": 0.7 + 0.1 * (p == "class-first"), "share_of_best": 0.95,
@@ -98,6 +100,11 @@ def test_claims_follow_the_numbers(tmp_path: Path) -> None:
     adapt.write_text(json.dumps({"columns": [], "rows": [], "points": [
         {"target": "rician/none", "on": "target", "layer": 3, "seed": s, "psnr_before": 20.0, "accuracy_before": 0.5,
          "psnr": 21.0 + 0.1 * s, "accuracy": 0.6 + 0.01 * s} for s in SEEDS]}))
+    return slim, adapt
+
+
+def test_claims_follow_the_numbers(tmp_path: Path) -> None:
+    slim, adapt = _slim_and_adapt_files(tmp_path)
     text = render.render_table(f"mtl-claims {_records_file(tmp_path)} {slim} {adapt}")
     verdicts = {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in text.splitlines()
                 if line.startswith("| ") and not line.startswith("| method") and not line.startswith("| ---")}
@@ -107,7 +114,8 @@ def test_claims_follow_the_numbers(tmp_path: Path) -> None:
     assert verdicts["MT-RMN (recurrent modular networks)"] == "**supported**"
     assert verdicts["Multi-resolution JSCC (Semantic Multi-Resolution Communications)"] == "**supported**"
     assert verdicts["Source-free adaptation (adversarial alignment, mean teacher)"] == "**supported**"
-    assert verdicts["Controllable slimmable MTL (Efficient Controllable Multi-Task Architectures)"].startswith("**supported**")
+    assert verdicts["Controllable slimmable MTL (Efficient Controllable Multi-Task Architectures)"] == (
+        "control **supported**; CI-KD: intervals overlap")
     assert "PCGrad (gradient surgery)" not in verdicts  # no pcgrad run in the file: no row
     one = render.render_table(f"mtl-claims {_records_file(tmp_path, (0,))}")
     assert "one seed: no interval" in one and "**contradicted**" not in one
@@ -145,6 +153,8 @@ def test_a_bad_figure_marker_is_one_line(spec: str, words: tuple[str, ...]) -> N
 def test_every_figure_view_draws(tmp_path: Path) -> None:
     path = _records_file(tmp_path)
     files = render.load_files([path])
-    for name in ("mtl-layers", "mtl-tradeoff", "mtl-coarse", "mtl-unseen", "mtl-routes"):
+    slim, adapt = _slim_and_adapt_files(tmp_path)
+    files += render.load_files([str(slim), str(adapt)])
+    for name in ("mtl-layers", "mtl-tradeoff", "mtl-coarse", "mtl-unseen", "mtl-routes", "slim-control", "adapt"):
         figure = render.FIGURES[name](files, {})
         assert figure.axes and all(not math.isnan(sum(ax.get_ylim())) for ax in figure.axes), name

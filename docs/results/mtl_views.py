@@ -323,31 +323,42 @@ def claim_routes(c: Comparison | None, slim: Any, adapt: Any) -> tuple[str, str]
                       else "**not supported**: every task runs the same depth")
 
 
+def _control(points: list[dict[str, Any]]) -> tuple[str, bool]:
+    """One slimmable model's control: class-first minus recon-first at each budget (accuracy,
+    PSNR), the pick's share of the best configuration, and whether the class's accuracy follows
+    its preference at every budget (PSNR may rise too where class-first affords a wider trunk)."""
+    by = {(p["budget"], p["preference"]): p for p in points}
+    pairs = [(by[b, "class-first"], by[b, "recon-first"]) for b in sorted({p["budget"] for p in points})
+             if (b, "class-first") in by and (b, "recon-first") in by]
+    accuracy = [100 * (c["accuracy"] - r["accuracy"]) for c, r in pairs]
+    psnr = [c["psnr"] - r["psnr"] for c, r in pairs]
+    shares = [100 * p["share_of_best"] for p in points]
+    text = (f"class-first − recon-first accuracy {min(accuracy):+.1f}…{max(accuracy):+.1f} %, PSNR "
+            f"{min(psnr):+.2f}…{max(psnr):+.2f} dB; the pick's score {min(shares):.1f}…{max(shares):.1f} % of the best "
+            "within the budget")
+    ordered = all(a >= 0 for a in accuracy) and any(a > 0 for a in accuracy)  # the class follows its preference
+    return text, ordered
+
+
 def claim_slim(c: Comparison | None, slim: dict[str, Any] | None, adapt: Any) -> tuple[str, str] | None:
     if slim is None:
         return None
-    points = [p for p in slim["points"] if p["model"] == "slim"]
-    by = {(p["budget"], p["preference"]): p for p in points}
-    budgets = sorted({p["budget"] for p in points})
-    ranges = [100 * (by[b, "class-first"]["accuracy"] - by[b, "recon-first"]["accuracy"]) for b in budgets
-              if (b, "class-first") in by and (b, "recon-first") in by]
-    psnr_ranges = [by[b, "recon-first"]["psnr"] - by[b, "class-first"]["psnr"] for b in budgets
-                   if (b, "class-first") in by and (b, "recon-first") in by]
-    shares = [100 * p["share_of_best"] for p in points]
-    text = (f"class-first − recon-first at equal budget: accuracy {min(ranges):+.1f}…{max(ranges):+.1f} %, PSNR "
-            f"{-max(psnr_ranges):+.2f}…{-min(psnr_ranges):+.2f} dB; the pick's preference score "
-            f"{min(shares):.1f}…{max(shares):.1f} % of the best configuration within the budget")
-    controllable = (all(r >= 0 for r in ranges) and any(r > 0 for r in ranges)
-                    and all(p >= 0 for p in psnr_ranges))  # the preference orders the tasks at every budget
+    models = list(dict.fromkeys(p["model"] for p in slim["points"]))
+    parts, ordered = [], {}
+    for model in models:
+        text, ordered[model] = _control([p for p in slim["points"] if p["model"] == model])
+        parts.append(f"`{model}`: {text}")
+    sign = 0
     if c is not None and "slim" in c.by_run and "slim-nokd" in c.by_run:
         kd, sign = _versus(c, "slim", "slim-nokd", _top(), "accuracy")
-        text += f"; CI-KD (`slim` vs `slim-nokd`) accuracy {kd}"
-    else:
-        sign = 0
-    verdict_text = "**supported** (control)" if controllable else "**not supported**: preferences do not order the tasks"
+        parts.append(f"CI-KD (`slim` vs `slim-nokd`, full width) accuracy {kd}")
+    controlled = [m for m in models if ordered[m]]
+    verdict_text = ("control **supported**" if len(controlled) == len(models)
+                    else "control **not supported**" if not controlled
+                    else f"control supported for {', '.join(f'`{m}`' for m in controlled)} only")
     if c is not None and len(c.seeds) > 1:
         verdict_text += {1: "; CI-KD helps", -1: "; CI-KD **hurts**", 0: "; CI-KD: intervals overlap"}[sign]
-    return text, verdict_text
+    return "; ".join(parts), verdict_text
 
 
 def claim_adaptation(c: Comparison | None, slim: Any, adapt: dict[str, Any] | None) -> tuple[str, str] | None:
@@ -544,24 +555,30 @@ def routes_figure(files: Files, options: dict[str, str]) -> Any:
 
 
 def slim_figure(files: Files, options: dict[str, str]) -> Any:
-    """Controllable slimmable receiver: the pick's accuracy and PSNR against its FLOPs, per
-    preference (filled), and the best configuration within the budget (hollow)."""
+    """Controllable slimmable receiver, a row per model (``models=`` a subset): the pick's PSNR and
+    accuracy against the budget, per preference (filled), and the best configuration within the
+    budget (hollow, dotted)."""
+    import matplotlib.pyplot as plt
+
     slim = _one(files, "slim")
     assert slim is not None
-    model = options.get("model", "slim")
-    points = [p for p in slim["points"] if p["model"] == model]
-    fig, (left, right) = _axes(2, 8.0, 3.4)
-    for i, preference in enumerate(dict.fromkeys(p["preference"] for p in points)):
-        mine = sorted((p for p in points if p["preference"] == preference), key=lambda p: p["budget"])
-        for ax, name, scale in ((left, "psnr", 1.0), (right, "accuracy", 100.0)):
-            ax.plot([p["budget"] for p in mine], [scale * p[name] for p in mine], marker="o", color=f"C{i}",
-                    label=preference)
-            ax.plot([p["budget"] for p in mine], [scale * p["best"][name] for p in mine], marker="o", ls=":",
-                    mfc="none", color=f"C{i}")
-    left.set(xlabel="budget [share of the full receiver's FLOPs]", ylabel="top-layer PSNR [dB]")
-    right.set(xlabel="budget [share of the full receiver's FLOPs]", ylabel="top-layer accuracy [%]")
-    right.legend(fontsize=8)
-    fig.suptitle(f"{model}: the controller's pick (filled) and the best within the budget (hollow)", fontsize=10)
+    models = options["models"].split(",") if "models" in options else list(dict.fromkeys(p["model"] for p in slim["points"]))
+    fig, axes = plt.subplots(len(models), 2, figsize=(8.0, 3.0 * len(models)), squeeze=False)
+    for (left, right), model in zip(axes, models):
+        points = [p for p in slim["points"] if p["model"] == model]
+        for i, preference in enumerate(dict.fromkeys(p["preference"] for p in points)):
+            mine = sorted((p for p in points if p["preference"] == preference), key=lambda p: p["budget"])
+            for ax, name, scale in ((left, "psnr", 1.0), (right, "accuracy", 100.0)):
+                ax.plot([p["budget"] for p in mine], [scale * p[name] for p in mine], marker="o", color=f"C{i}",
+                        label=preference)
+                ax.plot([p["budget"] for p in mine], [scale * p["best"][name] for p in mine], marker="o", ls=":",
+                        mfc="none", color=f"C{i}")
+        left.set(title=f"{model}: PSNR", ylabel="top-layer PSNR [dB]")
+        right.set(title=f"{model}: accuracy", ylabel="top-layer accuracy [%]")
+    for ax in axes[-1]:
+        ax.set(xlabel="budget [share of the full receiver's FLOPs]")
+    axes[0][1].legend(fontsize=8)
+    fig.suptitle("the controller's pick (filled) and the best within the budget (hollow)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -579,8 +596,8 @@ def adapt_figure(files: Files, options: dict[str, str]) -> Any:
         layers = sorted({p["layer"] for p in mine})
         for layer in layers:
             at = [p for p in mine if p["layer"] == layer]
-            _bar(ax, layer - 0.2, [100 * at[0]["accuracy_before"]], 0.4, label="before" if layer == 1 else None, color="C7")
-            _bar(ax, layer + 0.2, [100 * p["accuracy"] for p in at], 0.4, label="after" if layer == 1 else None, color="C0")
+            _bar(ax, layer - 0.2, [100 * at[0]["accuracy_before"]], 0.4, label="before" if layer == layers[0] else None, color="C7")
+            _bar(ax, layer + 0.2, [100 * p["accuracy"] for p in at], 0.4, label="after" if layer == layers[0] else None, color="C0")
         ax.set(title=target, xlabel="layer", ylabel="accuracy [%]", xticks=layers)
     axes[0].legend(fontsize=8)
     fig.tight_layout()

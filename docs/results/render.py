@@ -392,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     for page in pages():
         text = page.read_text()
         try:
+            missing = missing_figures(page)  # drawn below unless --check
             new = render_page(text, page, draw=not args.check)
-            missing = missing_figures(page) if args.check else []
         except (ValueError, KeyError) as err:
             print(f"error: {page.relative_to(ROOT)}: {err}", file=sys.stderr)
             return 2
