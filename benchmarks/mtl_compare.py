@@ -86,8 +86,8 @@ from semcomm.learn.grid import Evaluation, TrainGridPlan
 from semcomm.execute import run_plan
 from semcomm.cli.execution import parse_executor
 from semcomm.stats import mean_ci95
-from semcomm.atomic import finite_json, replace_atomic
-from semcomm.sweep.results_io import provenance
+from semcomm.atomic import finite_json, replace_atomic, write_json_atomic
+from semcomm.sweep.results_io import provenance, read_json
 from table_file import command_line, write_table
 
 #: The default layers of each dataset (the shipped models').
@@ -232,23 +232,34 @@ def table(rows: dict[str, tuple[list[Records], list[float]]], dataset: str, n: i
                 notes=[note + " Top layer at 10 dB."])
 
 
-def routes(run_dir: Path, images: ImageDataset, snr_db: float = 10.0, n: int = 500) -> dict[str, Any]:
+def routes(run_dir: Path, images: ImageDataset, cache: Path, snr_db: float = 10.0, n: int = 500) -> dict[str, Any]:
     """Print and return the routes a ``klt-rmn`` run learned: per task and layer, each module's
     connection rate and the trunk depth the task runs, on the first ``n`` test images over AWGN at
-    ``snr_db`` (``{"snr_db", "n_images", "tasks": {task: [{"connections": [M], "depth": [1]}, ...]}}``)."""
-    model = resolve_method(str(run_dir)).model
-    x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
-    n = x.shape[0]
-    with torch.inference_mode():
-        sent = model.send(x, channels.get("awgn"), snr_db, generator=torch.Generator().manual_seed(0))
-        report = model.routes(sent.c_hat, sent.noise_var)
-    print(f"\n{run_dir.name}: learned routes at {snr_db:g} dB ({n} test images): per layer, the rate at which "
-          "each of the 4 modules feeds the task's decoder, and the trunk depth it runs [modules]")
-    for task, layers in report.items():
+    ``snr_db`` (``{"snr_db", "n_images", "tasks": {task: [{"connections": [M], "depth": [1]}, ...]}}``).
+
+    Measured from the run's model where its folder holds one, and kept in ``cache`` (a JSON file
+    beside the results, by folder name); where the folder is gone (a grid resumed elsewhere from
+    its results files) the cached routes are used."""
+    known: dict[str, Any] = read_json(cache) if cache.exists() else {}
+    if (run_dir / MODEL_FILE).exists():
+        model = resolve_method(str(run_dir)).model
+        x = torch.from_numpy(images.images[:n]).float() / 255.0  # [n, C, H, W]
+        with torch.inference_mode():
+            sent = model.send(x, channels.get("awgn"), snr_db, generator=torch.Generator().manual_seed(0))
+            known[run_dir.name] = {"snr_db": snr_db, "n_images": x.shape[0],
+                                   "tasks": model.routes(sent.c_hat, sent.noise_var)}
+        write_json_atomic(cache, known)
+    elif run_dir.name not in known:
+        raise SystemExit(f"error: no model in {run_dir} and no routes of it in {cache}: train it again "
+                         "(remove its records from the results file)")
+    result = known[run_dir.name]
+    print(f"\n{run_dir.name}: learned routes at {result['snr_db']:g} dB ({result['n_images']} test images): per layer, "
+          "the rate at which each of the 4 modules feeds the task's decoder, and the trunk depth it runs [modules]")
+    for task, layers in result["tasks"].items():
         cells = "   ".join(f"L{l + 1}: {' '.join(f'{c:.2f}' for c in r['connections'])} (depth {r['depth'][0]:.2f})"
                            for l, r in enumerate(layers))
         print(f"{task:>8}  {cells}")
-    return {"snr_db": snr_db, "n_images": n, "tasks": report}
+    return result
 
 
 def write_records(path: str | None, records: list[dict[str, Any]], linear: Records, route_reports: dict[str, Any],
@@ -321,7 +332,8 @@ def main() -> None:
         rows[run] = (per_seed, seconds)
     budget = {"epochs": args.epochs, "limit": args.limit, "batch_size": BATCH, "width": BUDGETS[args.dataset]["width"]}
     table(rows, args.dataset, len(images), args.json, args.unseen_json, seeds, budget)
-    route_reports = {run: routes(plan.folder((run, seeds[0])), images) for run in runs
+    route_reports = {run: routes(plan.folder((run, seeds[0])), images, args.out_dir / f"{args.dataset}-routes.json")
+                     for run in runs
                      if RUNS[run].get("arch") == "klt-rmn"}
     write_records(args.records, records, linear, route_reports,
                   {"dataset": args.dataset, "n_images": len(images), "seeds": seeds, "runs": runs, **budget})
