@@ -49,8 +49,8 @@ import gzip
 import hashlib
 import importlib.util
 import json
-import os
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -329,6 +329,7 @@ def parse_figure_spec(spec: str) -> tuple[str, str, list[str], dict[str, str]]:
 
 
 def figure_path(name: str) -> Path:
+    """Where the figure ``name`` is drawn."""
     return FIGURE_DIR / f"{name}.svg"
 
 
