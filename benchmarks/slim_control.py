@@ -150,6 +150,7 @@ def main() -> None:
                 share = (preference_score(model, widths, preferences, test_table)
                          / preference_score(model, best, preferences, test_table))
                 best_scores = {t: test_table[best.trunk][t][best.decoder(t)] for t in (RECON, "class")}
+                best_flops = receiver_flops(model, best) / full
                 cells[(budget, name)][f"{run} best"] = (
                     f"{best.trunk:.2f} / {best.decoder(RECON):.2f} / {best.decoder('class'):.2f}: "
                     f"{best_scores[RECON]:.2f} dB, {100 * best_scores['class']:.1f} % ({100 * share:.1f} %)")
@@ -157,7 +158,7 @@ def main() -> None:
                                "recon_width": widths.decoder(RECON), "class_width": widths.decoder("class"),
                                "flops": flops, "psnr": scores[RECON], "accuracy": scores["class"],
                                "best": {"trunk": best.trunk, "recon_width": best.decoder(RECON),
-                                        "class_width": best.decoder("class"), "psnr": best_scores[RECON],
+                                        "class_width": best.decoder("class"), "flops": best_flops, "psnr": best_scores[RECON],
                                         "accuracy": best_scores["class"]}, "share_of_best": share})
         model.set_widths(Widths())
     columns = [f"{label}: {what}" for label in RUNS.values()

@@ -92,9 +92,9 @@ def _slim_and_adapt_files(tmp_path: Path) -> tuple[Path, Path]:
     """A slim_control table file whose class follows its preference, and an adapt_channels file
     whose adaptation gains 10 % accuracy with every seed."""
     slim = tmp_path / "slim.json"
-    points = [{"model": "slim", "budget": b, "preference": p, "psnr": 25.0 - (p == "class-first"),
+    points = [{"model": "slim", "budget": b, "preference": p, "flops": b - 0.1, "psnr": 25.0 - (p == "class-first"),
                "accuracy": 0.7 + 0.1 * (p == "class-first"), "share_of_best": 0.95,
-               "best": {"psnr": 25.5, "accuracy": 0.82}} for b in (0.5, 1.0) for p in ("recon-first", "class-first")]
+               "best": {"psnr": 25.5, "accuracy": 0.82, "flops": b}} for b in (0.5, 1.0) for p in ("recon-first", "class-first")]
     slim.write_text(json.dumps({"columns": [], "rows": [], "points": points}))
     adapt = tmp_path / "adapt.json"
     adapt.write_text(json.dumps({"columns": [], "rows": [], "points": [

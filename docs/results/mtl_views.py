@@ -555,9 +555,10 @@ def routes_figure(files: Files, options: dict[str, str]) -> Any:
 
 
 def slim_figure(files: Files, options: dict[str, str]) -> Any:
-    """Controllable slimmable receiver, a row per model (``models=`` a subset): the pick's PSNR and
-    accuracy against the budget, per preference (filled), and the best configuration within the
-    budget (hollow, dotted)."""
+    """Controllable slimmable receiver, a row per model (``models=`` a subset): PSNR and accuracy
+    against the receiver's FLOPs (a share of the full receiver's) of the controller's pick per
+    budget and preference (filled, joined in budget order), and of the best configuration within
+    each budget (hollow; files that predate its FLOPs leave it out)."""
     import matplotlib.pyplot as plt
 
     slim = _one(files, "slim")
@@ -568,15 +569,16 @@ def slim_figure(files: Files, options: dict[str, str]) -> Any:
         points = [p for p in slim["points"] if p["model"] == model]
         for i, preference in enumerate(dict.fromkeys(p["preference"] for p in points)):
             mine = sorted((p for p in points if p["preference"] == preference), key=lambda p: p["budget"])
+            best = [p["best"] for p in mine if "flops" in p["best"]]
             for ax, name, scale in ((left, "psnr", 1.0), (right, "accuracy", 100.0)):
-                ax.plot([p["budget"] for p in mine], [scale * p[name] for p in mine], marker="o", color=f"C{i}",
+                ax.plot([p["flops"] for p in mine], [scale * p[name] for p in mine], marker="o", color=f"C{i}",
                         label=preference)
-                ax.plot([p["budget"] for p in mine], [scale * p["best"][name] for p in mine], marker="o", ls=":",
+                ax.plot([b["flops"] for b in best], [scale * b[name] for b in best], marker="o", ls="none",
                         mfc="none", color=f"C{i}")
         left.set(title=f"{model}: PSNR", ylabel="top-layer PSNR [dB]")
         right.set(title=f"{model}: accuracy", ylabel="top-layer accuracy [%]")
     for ax in axes[-1]:
-        ax.set(xlabel="budget [share of the full receiver's FLOPs]")
+        ax.set(xlabel="receiver FLOPs [share of the full receiver's]")
     axes[0][1].legend(fontsize=8)
     fig.suptitle("the controller's pick (filled) and the best within the budget (hollow)", fontsize=10)
     fig.tight_layout()
