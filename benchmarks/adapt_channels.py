@@ -22,7 +22,6 @@ one is reused), sweeps beside them (resumable). ``--json`` writes the table for 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 from pathlib import Path
@@ -34,8 +33,8 @@ from semcomm.learn.adapt import AdaptConfig, TargetLink, adapt, save_adapted
 from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
 from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint
-from semcomm.stats import mean_ci95
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
+from mtl_compare import cell
 from table_file import write_table
 
 #: (target channel, CSI mode) pairs.
@@ -47,12 +46,6 @@ def sweep(source: str, images: ImageDataset, channel: str, csi: str, snr: float,
     method = resolve_method(source)
     results = ResultsFile(path, {"source": source, "n_images": len(images)}, 0, KEY_FIELDS)
     return {r["layer"]: r for r in run_sweep(method, images, [channel], [csi], [snr], results, batch_size=500)}
-
-
-def spread(values: list[float], digits: int, scale: float = 1.0) -> str:
-    """The mean (± the 95 % half-width with several seeds)."""
-    mean, half = mean_ci95([scale * v for v in values])
-    return f"{mean:.{digits}f}" + ("" if math.isnan(half) else f"±{half:.{digits}f}")
 
 
 def main() -> None:
@@ -104,10 +97,10 @@ def main() -> None:
                 points += [{"target": f"{channel}/{csi}", "on": where, "layer": layer, "seed": seed,
                             "psnr_before": b["psnr"], "accuracy_before": b["accuracy"], "psnr": p, "accuracy": a}
                            for seed, p, a in zip(seeds, psnrs, accs)]
-                cell = (f"{b['psnr']:.2f} → {spread(psnrs, 2)} dB, "
-                        f"{100 * b['accuracy']:.1f} → {spread(accs, 1, 100)} %")
-                print(f"  {where:>6} L{layer}: {cell}")
-                changes.setdefault(where, {})[layer] = cell
+                text = (f"{b['psnr']:.2f} → {cell(psnrs, digits=2)} dB, "
+                        f"{100 * b['accuracy']:.1f} → {cell(accs, 100, 1)} %")
+                print(f"  {where:>6} L{layer}: {text}")
+                changes.setdefault(where, {})[layer] = text
         for i, layer in enumerate(sorted(changes["target"])):
             rows.append([f"{channel}, {csi} CSI" if i == 0 else "", str(layer), changes["target"][layer],
                          changes["source"][layer], (f"{sum(seconds) / len(seconds):.0f} s" if seconds else "–") if i == 0 else ""])
