@@ -66,7 +66,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -85,7 +84,8 @@ from semcomm.learn import TrainConfig, train
 from semcomm.learn.grid import Evaluation, TrainGridPlan
 from semcomm.execute import run_plan
 from semcomm.cli.execution import parse_executor
-from semcomm.stats import mean_ci95
+from semcomm.results import concept_accuracy
+from semcomm.stats import format_mean_ci95
 from semcomm.atomic import finite_json, replace_atomic, write_json_atomic
 from semcomm.sweep.results_io import provenance, read_json
 from table_file import command_line, write_table
@@ -175,25 +175,13 @@ def plan_for(runs: list[str], seeds: list[int], dataset: str, epochs: int, limit
                          n_images, evaluations)
 
 
-def finest_coarse2(record: dict[str, Any]) -> float | None:
-    """The layer's accuracy on ``coarse2`` from its finest label head."""
-    tasks = record.get("tasks", {})
-    for head in ("class", "coarse4"):
-        if head in tasks:
-            return tasks[head].get("coarse2 accuracy")
-    return tasks.get("coarse2", {}).get("accuracy")
-
-
 Records = dict[tuple[str, str, float, int], dict[str, Any]]
 
 
 def cell(values: list[float | None], scale: float = 1.0, digits: int = 2) -> str:
-    """The mean over seeds (± the 95 % half-width with several seeds), ``-`` where missing."""
-    known = [scale * v for v in values if v is not None]
-    if not known:
-        return "–"
-    mean, half = mean_ci95(known)
-    return f"{mean:.{digits}f}" + ("" if math.isnan(half) else f"±{half:.{digits}f}")
+    """The mean over seeds (± the 95 % half-width with several seeds) of the known values times
+    ``scale``, ``–`` where none is known."""
+    return format_mean_ci95([scale * v for v in values if v is not None], digits)
 
 
 def table(rows: dict[str, tuple[list[Records], list[float]]], dataset: str, n: int, json_path: str | None,
@@ -211,7 +199,7 @@ def table(rows: dict[str, tuple[list[Records], list[float]]], dataset: str, n: i
                               for l in (1, 2, 3))
         out.append([f"`{run}`", *(layers(lambda r: r["psnr"], s) for s in SNRS),
                     *(layers(lambda r: r["accuracy"], s, 100, 1) for s in SNRS),
-                    *(layers(finest_coarse2, s, 100, 1) for s in COARSE_SNRS),
+                    *(layers(lambda r: concept_accuracy(r, "coarse2"), s, 100, 1) for s in COARSE_SNRS),
                     cell(list(seconds), digits=0) if seconds else "–"])
         if any(("awgn", "perfect", 10.0, 3) in r and all((c, m, 10.0, 3) in r for c, m in UNSEEN) for r in per_seed):
             accs = [[r[key]["accuracy"] for r in per_seed]

@@ -2,6 +2,7 @@
 pandas frame, and per-metric pivots (one row per method and layer, one column per SNR).
 
 - :func:`read_results`: a sweep or broadcast results file, checked (one-line errors).
+- :func:`concept_accuracy`: a record's accuracy on a coarse concept, from its finest label head.
 - :func:`metric_names`: the metrics its records hold (``psnr``, ``ssim``, ``accuracy``, and
   each receiver-side task's, e.g. ``"coarse2 accuracy"``).
 - :func:`pivot`: one metric as rows (method, channel, CSI mode, layer) by SNR columns; a cell
@@ -24,7 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMATS", "Pivot", "metric_names", "nothing_delivered", "pivot", "ratio_label", "read_results", "render", "to_frame"]
+__all__ = ["FORMATS", "Pivot", "concept_accuracy", "metric_names", "nothing_delivered", "pivot", "ratio_label", "read_results", "render", "to_frame"]
 
 #: Output formats of :func:`render`.
 FORMATS = ("text", "markdown", "csv", "json")
@@ -76,6 +77,23 @@ def _value(record: dict[str, Any], metric: str) -> float | None:
         task, _, name = metric.partition(" ")
         value = (record.get("tasks") or {}).get(task, {}).get(name)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def concept_accuracy(record: dict[str, Any], concept: str) -> float | None:
+    """The record's accuracy on ``concept`` (``"coarse2"``, ``"coarse4"``) as its finest label
+    head reports it: the class head's grouped accuracy (``tasks.class["coarse2 accuracy"]``), else
+    a coarser head's, else the concept's own head; None where no head reports it.
+
+    A run that learns classes is scored on the coarse concept its classes group into, so runs
+    with and without deep supervision compare on the same question.
+    """
+    tasks = record.get("tasks") or {}
+    for head in ("class", "coarse4", "coarse2"):
+        if head == concept:
+            break
+        if head in tasks and f"{concept} accuracy" in tasks[head]:
+            return _value(record, f"{head} {concept} accuracy")
+    return _value(record, f"{concept} accuracy")
 
 
 def metric_names(records: list[dict[str, Any]]) -> list[str]:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["RunningMean", "Z95", "binomial_ci95", "mean_ci95"]
+__all__ = ["RunningMean", "Z95", "binomial_ci95", "format_mean_ci95", "mean_ci95"]
 
 #: Two-sided 95 % standard-normal quantile.
 Z95 = 1.959963984540054
@@ -79,3 +79,12 @@ def mean_ci95(values: list[float] | tuple[float, ...]) -> tuple[float, float]:
     s = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     return mean, float(t.ppf(0.975, n - 1)) * s / math.sqrt(n)
 
+
+
+def format_mean_ci95(values: list[float] | tuple[float, ...], digits: int = 2) -> str:
+    """``"mean±half"`` of :func:`mean_ci95` to ``digits`` decimals (``"mean"`` with one value,
+    ``"–"`` with none): one table cell of a quantity measured over a few seeds."""
+    if not values:
+        return "–"
+    mean, half = mean_ci95(values)
+    return f"{mean:.{digits}f}" + ("" if math.isnan(half) else f"±{half:.{digits}f}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from semcomm.results import metric_names, pivot, ratio_label, read_results, render, to_frame
+from semcomm.results import concept_accuracy, metric_names, pivot, ratio_label, read_results, render, to_frame
 
 
 def _record(method: str, snr: float, layer: int | None, psnr: float, delivered: float | None = None, **extra) -> dict:
@@ -116,3 +116,16 @@ def test_layer_reconstructions_are_each_layers_images() -> None:
     assert recons.shape == (2, 3, 3, 1, 28, 28)
     direct = method.transmit(x, channels.get("awgn"), 20.0, "perfect", point_generator(0, 20.0, "awgn", "perfect"))
     assert torch.equal(recons[1, 2], direct[2].recon.clamp(0, 1))
+
+
+def test_concept_accuracy_comes_from_the_finest_head_that_reports_it() -> None:
+    both = {"tasks": {"class": {"accuracy": 0.9, "coarse2 accuracy": 0.97},
+                      "coarse2": {"accuracy": 0.95}}}
+    assert concept_accuracy(both, "coarse2") == 0.97      # the class head's grouping wins
+    coarse4 = {"tasks": {"coarse4": {"accuracy": 0.8, "coarse2 accuracy": 0.93}}}
+    assert concept_accuracy(coarse4, "coarse2") == 0.93
+    assert concept_accuracy(coarse4, "coarse4") == 0.8     # a concept's own head
+    own = {"tasks": {"coarse2": {"accuracy": 0.91}}}
+    assert concept_accuracy(own, "coarse2") == 0.91
+    assert concept_accuracy({"tasks": {"edges": {"mse": 0.1}}}, "coarse2") is None
+    assert concept_accuracy({}, "coarse4") is None

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from semcomm.stats import mean_ci95
+from semcomm.stats import format_mean_ci95, mean_ci95
 
 
 def test_three_values_use_students_t() -> None:
@@ -32,3 +32,10 @@ def test_coverage_is_95_percent_with_three_seeds() -> None:
         mean, half = mean_ci95(row.tolist())
         covered += abs(mean - 10.0) <= half
     assert 0.935 <= covered / len(draws) <= 0.965  # 1.96 instead of t would cover about 81 %
+
+
+def test_format_rounds_mean_and_half_width_and_marks_what_is_missing() -> None:
+    # 1, 2, 3: mean 2, s = 1, half-width t_{0.975,2} / sqrt(3) = 2.4841 (4.3027 / 1.7321)
+    assert format_mean_ci95([1.0, 2.0, 3.0], 2) == "2.00±2.48"
+    assert format_mean_ci95([0.7251], 1) == "0.7"
+    assert format_mean_ci95([], 1) == "–"

@@ -15,7 +15,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from semcomm.stats import mean_ci95
+from semcomm.results import concept_accuracy
+from semcomm.stats import format_mean_ci95, mean_ci95
 
 Files = list[dict[str, Any]]
 Key = tuple[str, str, float, int]  # (channel, csi, snr_db, layer)
@@ -44,18 +45,9 @@ def _one(files: Files, kind: str, required: bool = True) -> dict[str, Any] | Non
     return found[0] if found else None
 
 
-def coarse2(record: dict[str, Any]) -> float | None:
-    """The layer's accuracy on ``coarse2`` from its finest label head."""
-    tasks = record.get("tasks") or {}
-    for head in ("class", "coarse4"):
-        if head in tasks:
-            return tasks[head].get("coarse2 accuracy")
-    return (tasks.get("coarse2") or {}).get("accuracy")
-
-
 def metric(record: dict[str, Any], name: str) -> float | None:
     """``psnr``, ``accuracy``, ``coarse2`` or ``train_s`` of a record (None where it has none)."""
-    return coarse2(record) if name == "coarse2" else record.get(name)
+    return concept_accuracy(record, "coarse2") if name == "coarse2" else record.get(name)
 
 
 class Comparison:
@@ -119,11 +111,7 @@ def separation(a: list[float], b: list[float]) -> int:
 
 def fmt(values: list[float], digits: int, mark: int = 0) -> str:
     """``mean±half`` (``mean`` with one value, ``–`` with none), then ↑ / ↓ for ``mark``."""
-    if not values:
-        return "–"
-    mean, half = interval(values)
-    text = f"{mean:.{digits}f}" + ("" if math.isnan(half) else f"±{half:.{digits}f}")
-    return text + {1: " ↑", -1: " ↓", 0: ""}[mark]
+    return format_mean_ci95(values, digits) + {1: " ↑", -1: " ↓", 0: ""}[mark]
 
 
 def _floats(text: str | None, default: list[float]) -> list[float]:
