@@ -119,6 +119,10 @@ def test_claims_follow_the_numbers(tmp_path: Path) -> None:
     assert "PCGrad (gradient surgery)" not in verdicts  # no pcgrad run in the file: no row
     one = render.render_table(f"mtl-claims {_records_file(tmp_path, (0,))}")
     assert "one seed: no interval" in one and "**contradicted**" not in one
+    # without a records file the legend still follows the table after a blank line (not on its last row)
+    alone = render.render_table(f"mtl-claims {adapt}").splitlines()
+    legend = next(i for i, line in enumerate(alone) if line.startswith("Verdicts:"))
+    assert alone[legend - 1] == "" and alone[legend - 2].endswith("|")
 
 
 def test_a_figure_is_drawn_linked_and_stale_when_its_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -411,8 +411,8 @@ def claims_table(files: Files, options: dict[str, str]) -> str:
         answer = check(c, slim, adapt)
         if answer is not None:
             lines.append(f"| {method} | {claim} | {answer[0]} | {answer[1]} |")
-    tail = f"\n\n{c.budget()}." if c is not None else ""
-    return "\n".join(lines) + tail + (" Verdicts: supported where an interval separates in the claimed direction "
+    tail = f"\n\n{c.budget()}. " if c is not None else "\n\n"
+    return "\n".join(lines) + tail + ("Verdicts: supported where an interval separates in the claimed direction "
                                       "and none the other way, contradicted where one separates the other way.")
 
 
