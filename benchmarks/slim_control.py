@@ -17,7 +17,7 @@ The two models are ``benchmarks/mtl_compare.py``'s runs ``slim`` (sandwich rule 
 Controllability shows as: accuracy rising from recon-first to class-first at a fixed budget
 (PSNR falling), and both rising with the budget.
 
-    python benchmarks/slim_control.py [--dataset mnist] [--epochs 3] [--limit 10000]
+    python benchmarks/slim_control.py [--dataset mnist] [--epochs E] [--limit N]
         [--snr 10] [--n-images 2000] [--n-val 2000] [--data-root ../shared/datasets] [--out-dir out/mtl]
         [--json FILE]
 
