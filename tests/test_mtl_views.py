@@ -125,6 +125,20 @@ def test_claims_follow_the_numbers(tmp_path: Path) -> None:
     assert alone[legend - 1] == "" and alone[legend - 2].endswith("|")
 
 
+def test_the_multiresolution_claim_is_judged_part_by_part(tmp_path: Path) -> None:
+    """Its reconstruction and its accuracy must each hold: a flat classifier is not carried by a
+    reconstruction that rises."""
+    path = Path(_records_file(tmp_path))
+    body = json.loads(gzip.decompress(path.read_bytes()))
+    for r in body["records"]:
+        if r["run"] == "fixed":
+            r["accuracy"] = r["tasks"]["class"]["accuracy"] = 0.4 + (r["seed"] - 1) * 0.01 + 0.001 * r["layer"]
+    path.write_bytes(gzip.compress(json.dumps(body).encode(), mtime=0))
+    text = render.render_table(f"mtl-claims {path}")
+    row = next(line for line in text.splitlines() if line.startswith("| Multi-resolution JSCC"))
+    assert row.split("|")[-2].strip() == "reconstruction **supported**; accuracy not shown (intervals overlap)"
+
+
 def test_a_figure_is_drawn_linked_and_stale_when_its_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "FIGURE_DIR", tmp_path / "figures")
     path = _records_file(tmp_path)
