@@ -15,7 +15,10 @@ The two models are ``benchmarks/mtl_compare.py``'s runs ``slim`` (sandwich rule 
    first ``--n-images`` test images (same channel draws for every configuration).
 
 Controllability shows as: accuracy rising from recon-first to class-first at a fixed budget
-(PSNR falling), and both rising with the budget.
+(PSNR falling), and both rising with the budget. Each model's ``feature_spread`` is the share of its
+pooled trunk feature's energy that varies across test images (:func:`semcomm.stats.varying_share`):
+CI-KD's target comes from the same shared weights, so a feature that ignores the image meets it,
+and a spread near 0 shows the class head was left nothing to read.
 
     python benchmarks/slim_control.py [--dataset mnist] [--epochs E] [--limit N]
         [--snr 10] [--n-images 2000] [--n-val 2000] [--data-root ../shared/datasets] [--out-dir out/mtl]
@@ -44,6 +47,7 @@ from semcomm.metrics import correct, psnr
 from semcomm.methods import resolve_method
 from semcomm.models.klt_slim import (WIDTHS, KLTSlimJSCC, Table, Widths, choose_widths, measure_table, preference_score,
                                      receiver_flops)
+from semcomm.stats import varying_share
 from semcomm.sweep.spec import first_images
 from semcomm.tasks import RECON
 
@@ -73,6 +77,19 @@ def top_layer_scores(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, se
         total_psnr += float(psnr(out.recon[-1], x).sum())
         total_correct += int(correct(out.tasks[-1]["class"], labels).sum())
     return {RECON: total_psnr / len(images), "class": total_correct / len(images)}
+
+
+def feature_spread(model: KLTSlimJSCC, images: ImageDataset, snr_db: float, seed: int = 0) -> float:
+    """:func:`~semcomm.stats.varying_share` of the top layer's pooled trunk feature (what the class
+    head reads) at full width over AWGN at ``snr_db``, on the first 500 of ``images``: near 0 where
+    the feature is the same for every image (collapsed: the head can only guess)."""
+    x = torch.from_numpy(images.images[:500]).float() / 255.0  # [B, C, H, W]
+    before = model.widths
+    model.set_widths(Widths())
+    with torch.inference_mode():
+        out = model(x, channels.get("awgn"), snr_db, csi="perfect", generator=torch.Generator().manual_seed(seed))
+    model.set_widths(before)
+    return varying_share(out.features[-1])
 
 
 def best_within(model: KLTSlimJSCC, budget: float, preferences: dict[str, float], table: Table,
@@ -109,6 +126,7 @@ def main() -> None:
     args.limit = TRAIN_BUDGETS[args.dataset]["limit"] if args.limit is None else args.limit
     cells: dict[tuple[float, str], dict[str, str]] = {}
     points: list[dict[str, Any]] = []
+    spread: dict[str, float] = {}
     train_split = load_images(args.dataset, args.data_root, "train")
     if args.limit + args.n_val > len(train_split):
         parser.error(f"--limit {args.limit} + --n-val {args.n_val} exceed the {len(train_split)} training images")
@@ -127,6 +145,8 @@ def main() -> None:
         table = measure_table(model, lambda m: top_layer_scores(m, val, args.snr))
         test_table = measure_table(model, lambda m: top_layer_scores(m, test, args.snr))  # for the oracle
         full = receiver_flops(model, Widths())
+        spread[run] = feature_spread(model, test, args.snr)
+        print(f"{label:>9}: {100 * spread[run]:.1f} % of the pooled trunk feature's energy varies across images")
         flops_cache: dict[tuple[Any, ...], int] = {}
         for budget in BUDGETS:
             for name, preferences in PREFERENCES.items():
@@ -173,7 +193,7 @@ def main() -> None:
                        "fraction of the full receiver's. Best within the budget: the configuration (any trunk and "
                        "decoder widths) with the highest preference score on the test images, an oracle the controller "
                        "does not have; in brackets the pick's preference score as a share of the best's."],
-                extra={"points": points})
+                extra={"points": points, "feature_spread": spread})
 
 
 if __name__ == "__main__":

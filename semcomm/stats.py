@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["RunningMean", "Z95", "binomial_ci95", "format_mean_ci95", "mean_ci95"]
+__all__ = ["RunningMean", "Z95", "binomial_ci95", "format_mean_ci95", "mean_ci95", "varying_share"]
 
 #: Two-sided 95 % standard-normal quantile.
 Z95 = 1.959963984540054
@@ -88,3 +88,19 @@ def format_mean_ci95(values: list[float] | tuple[float, ...], digits: int = 2) -
         return "–"
     mean, half = mean_ci95(values)
     return f"{mean:.{digits}f}" + ("" if math.isnan(half) else f"±{half:.{digits}f}")
+
+
+def varying_share(features: torch.Tensor) -> float:
+    """The share of a feature's energy that varies across examples,
+    ``sum_f Var_n(x[n, f]) / mean_n ||x[n]||²`` (population variance), in [0, 1]: 0 for a feature
+    that is the same for every input (it carries nothing a head could read), 1 for one whose mean
+    over the examples is zero.
+
+    Input: ``features`` ``[N, F]``, one row per example (``N >= 1``). Output: the share (nan for an
+    all-zero feature).
+    """
+    x = features.double()
+    energy = float(x.square().sum(1).mean())
+    if energy == 0.0:
+        return math.nan
+    return float(x.var(0, unbiased=False).sum()) / energy

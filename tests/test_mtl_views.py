@@ -95,7 +95,7 @@ def _slim_and_adapt_files(tmp_path: Path) -> tuple[Path, Path]:
     points = [{"model": "slim", "budget": b, "preference": p, "flops": b - 0.1, "psnr": 25.0 - (p == "class-first"),
                "accuracy": 0.7 + 0.1 * (p == "class-first"), "share_of_best": 0.95,
                "best": {"psnr": 25.5, "accuracy": 0.82, "flops": b}} for b in (0.5, 1.0) for p in ("recon-first", "class-first")]
-    slim.write_text(json.dumps({"columns": [], "rows": [], "points": points}))
+    slim.write_text(json.dumps({"columns": [], "rows": [], "points": points, "feature_spread": {"slim": 0.0073}}))
     adapt = tmp_path / "adapt.json"
     adapt.write_text(json.dumps({"columns": [], "rows": [], "points": [
         {"target": "rician/none", "on": "target", "layer": 3, "seed": s, "psnr_before": 20.0, "accuracy_before": 0.5,
@@ -116,6 +116,7 @@ def test_claims_follow_the_numbers(tmp_path: Path) -> None:
     assert verdicts["Source-free adaptation (adversarial alignment, mean teacher)"] == "**supported**"
     assert verdicts["Controllable slimmable MTL (Efficient Controllable Multi-Task Architectures)"] == (
         "control **supported**; CI-KD: intervals overlap")
+    assert "varies across images: `slim` 0.7 %" in text
     assert "PCGrad (gradient surgery)" not in verdicts  # no pcgrad run in the file: no row
     one = render.render_table(f"mtl-claims {_records_file(tmp_path, (0,))}")
     assert "one seed: no interval" in one and "**contradicted**" not in one

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from semcomm.stats import format_mean_ci95, mean_ci95
+from semcomm.stats import format_mean_ci95, mean_ci95, varying_share
 
 
 def test_three_values_use_students_t() -> None:
@@ -39,3 +39,14 @@ def test_format_rounds_mean_and_half_width_and_marks_what_is_missing() -> None:
     assert format_mean_ci95([1.0, 2.0, 3.0], 2) == "2.00±2.48"
     assert format_mean_ci95([0.7251], 1) == "0.7"
     assert format_mean_ci95([], 1) == "–"
+
+
+def test_varying_share_is_zero_for_a_constant_feature_and_the_variance_over_the_energy() -> None:
+    import torch
+
+    constant = torch.tensor([[3.0, -1.0]]).repeat(50, 1)
+    assert varying_share(constant) == 0.0
+    # rows (1, 0) and (3, 0): mean (2, 0), variance 1, energy (1 + 9) / 2 = 5
+    assert varying_share(torch.tensor([[1.0, 0.0], [3.0, 0.0]])) == pytest.approx(0.2, rel=1e-12)
+    assert varying_share(torch.tensor([[1.0, -2.0], [-1.0, 2.0]])) == pytest.approx(1.0, rel=1e-12)
+    assert math.isnan(varying_share(torch.zeros(4, 3)))

@@ -353,6 +353,10 @@ def claim_slim(c: Comparison | None, slim: dict[str, Any] | None, adapt: Any) ->
     if c is not None and "slim" in c.by_run and "slim-nokd" in c.by_run:
         kd, sign = _versus(c, "slim", "slim-nokd", _top(), "accuracy")
         parts.append(f"CI-KD (`slim` vs `slim-nokd`, full width) accuracy {kd}")
+    spread = slim.get("feature_spread") or {}
+    if spread:
+        parts.append("share of the pooled trunk feature's energy that varies across images: "
+                     + ", ".join(f"`{m}` {100 * v:.1f} %" for m, v in spread.items()))
     controlled = [m for m in models if ordered[m]]
     verdict_text = ("control **supported**" if len(controlled) == len(models)
                     else "control **not supported**" if not controlled
