@@ -117,6 +117,13 @@ def test_claims_follow_the_numbers(tmp_path: Path) -> None:
     assert verdicts["Controllable slimmable MTL (Efficient Controllable Multi-Task Architectures)"] == (
         "control **supported**; CI-KD: intervals overlap")
     assert "varies across images: `slim` 0.7 %" in text
+    # a second target that loses: each target gets its own verdict
+    body = json.loads(adapt.read_text())
+    body["points"] += [dict(p, target="tdl-c/ls", accuracy=0.45 - 0.01 * p["seed"]) for p in body["points"]]
+    adapt.write_text(json.dumps(body))
+    both = render.render_table(f"mtl-claims {adapt}")
+    row = next(line for line in both.splitlines() if line.startswith("| Source-free"))
+    assert row.split("|")[-2].strip() == "rician/none: **supported**; tdl-c/ls: **contradicted**"
     assert "PCGrad (gradient surgery)" not in verdicts  # no pcgrad run in the file: no row
     one = render.render_table(f"mtl-claims {_records_file(tmp_path, (0,))}")
     assert "one seed: no interval" in one and "**contradicted**" not in one

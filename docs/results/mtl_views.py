@@ -404,7 +404,10 @@ def claim_adaptation(c: Comparison | None, slim: Any, adapt: dict[str, Any] | No
         mean, half = interval(gains)
         signs.append(0 if math.isnan(half) else 1 if mean - half > 0 else -1 if mean + half < 0 else 0)
     model = (adapt.get("config") or {}).get("model", "the model")
-    return f"`{model}`, top layer, after − before adaptation: " + "; ".join(parts), verdict(signs, n_seeds)
+    per_target = {target: verdict([sign], n_seeds) for target, sign in zip(dict.fromkeys(p["target"] for p in points), signs)}
+    text = (next(iter(per_target.values())) if len(set(per_target.values())) == 1
+            else "; ".join(f"{target}: {v}" for target, v in per_target.items()))
+    return f"`{model}`, top layer, after − before adaptation: " + "; ".join(parts), text
 
 
 #: (method, the paper's claim in one sentence, what is measured here, the check).
