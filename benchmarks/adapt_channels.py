@@ -33,8 +33,8 @@ from semcomm.learn.adapt import AdaptConfig, TargetLink, adapt, save_adapted
 from semcomm.data import ImageDataset, load_images
 from semcomm.methods import resolve_method
 from semcomm.models.checkpoint import MODEL_FILE, load_checkpoint
+from semcomm.stats import format_mean_ci95
 from semcomm.sweep import KEY_FIELDS, ResultsFile, run_sweep
-from mtl_compare import cell
 from table_file import write_table
 
 #: (target channel, CSI mode) pairs.
@@ -97,8 +97,8 @@ def main() -> None:
                 points += [{"target": f"{channel}/{csi}", "on": where, "layer": layer, "seed": seed,
                             "psnr_before": b["psnr"], "accuracy_before": b["accuracy"], "psnr": p, "accuracy": a}
                            for seed, p, a in zip(seeds, psnrs, accs)]
-                text = (f"{b['psnr']:.2f} → {cell(psnrs, digits=2)} dB, "
-                        f"{100 * b['accuracy']:.1f} → {cell(accs, 100, 1)} %")
+                text = (f"{b['psnr']:.2f} → {format_mean_ci95(psnrs, 2)} dB, "
+                        f"{100 * b['accuracy']:.1f} → {format_mean_ci95([100 * a for a in accs], 1)} %")
                 print(f"  {where:>6} L{layer}: {text}")
                 changes.setdefault(where, {})[layer] = text
         for i, layer in enumerate(sorted(changes["target"])):

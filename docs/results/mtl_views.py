@@ -109,13 +109,17 @@ def separation(a: list[float], b: list[float]) -> int:
     return 1 if ma - ha > mb + hb else -1 if ma + ha < mb - hb else 0
 
 
+def side(values: list[float], level: float) -> int:
+    """+1 / -1 where the 95 % interval of ``values`` lies wholly above / below ``level``, 0
+    otherwise (or with fewer than two values)."""
+    mean, half = interval(values)
+    return 0 if math.isnan(half) else 1 if mean - half > level else -1 if mean + half < level else 0
+
+
 def paired(a: list[float], b: list[float]) -> int:
-    """+1 / -1 where the 95 % interval of the per-seed differences ``a - b`` lies wholly above /
-    below 0 (the same model and seed measured twice, e.g. two of its layers), 0 otherwise."""
-    if len(a) < 2 or len(a) != len(b):
-        return 0
-    mean, half = interval([x - y for x, y in zip(a, b)])
-    return 1 if mean - half > 0 else -1 if mean + half < 0 else 0
+    """:func:`side` of the per-seed differences ``a - b`` against 0 (the same model and seed
+    measured twice, e.g. two of its layers)."""
+    return side([x - y for x, y in zip(a, b)], 0.0) if len(a) == len(b) else 0
 
 
 def fmt(values: list[float], digits: int, mark: int = 0) -> str:
@@ -253,7 +257,7 @@ def claim_multiresolution(c: Comparison | None, slim: Any, adapt: Any) -> tuple[
     if c is None or "fixed" not in c.by_run:
         return None
     snrs = sorted({k[2] for by_key in c.by_run["fixed"].values() for k in by_key if k[:2] == ("awgn", "perfect")})
-    gains, recon, accuracy = [], {}, {}
+    gains, recon, accuracy, layer_accuracy = [], {}, {}, {}
     for snr in snrs:
         def at(layer: int) -> Key:
             return ("awgn", "perfect", snr, layer)
@@ -264,30 +268,33 @@ def claim_multiresolution(c: Comparison | None, slim: Any, adapt: Any) -> tuple[
             psnrs, linear = c.values("fixed", at(layer), "psnr"), c.values("linear", at(layer), "psnr")
             if psnrs and linear:
                 per_layer.append(fmt([p - linear[0] for p in psnrs], 2))
-                mean, half = interval(psnrs)
-                signs.append(0 if math.isnan(half) else 1 if mean - half > linear[0] else -1 if mean + half < linear[0] else 0)
+                signs.append(side(psnrs, linear[0]))
         gains.append(f"{snr:g} dB {' / '.join(per_layer)}")
         recon[snr] = every(signs, len(c.seeds))
-        acc1, acc3 = c.values("fixed", at(1), "accuracy", 100), c.values("fixed", at(TOP), "accuracy", 100)
+        acc1, acc3 = layer_accuracy[snr] = c.values("fixed", at(1), "accuracy", 100), c.values("fixed", at(TOP), "accuracy", 100)
         accuracy[snr] = every([paired(acc3, acc1)], len(c.seeds))
-    acc1, acc3 = c.values("fixed", _top()[:3] + (1,), "accuracy", 100), c.values("fixed", _top(), "accuracy", 100)
+    acc1, acc3 = layer_accuracy.get(10.0, ([], []))
     measured = (f"`fixed`: accuracy L1 {fmt(acc1, 1)} → L3 {fmt(acc3, 1)} % at 10 dB; PSNR over the linear scheme "
                 f"L1 / L2 / L3 [dB]: {'; '.join(gains)}")
     # the claim is a conjunction: every part must hold at every SNR, so each is judged on its own
     parts = {"reconstruction": _by_snr(recon), "accuracy": _by_snr(accuracy)}
-    if len(set(parts.values())) == 1:
-        return measured, parts["reconstruction"]
-    return measured, "; ".join(f"{name} {text}" for name, text in parts.items())
+    return measured, unanimous(parts, lambda name, text: f"{name} {text}")
+
+
+def unanimous(verdicts: dict[str, str], label: Callable[[str, str], str], sep: str = "; ") -> str:
+    """The one verdict where every part agrees, else ``label(part, verdict)`` of each part."""
+    if len(set(verdicts.values())) == 1:
+        return next(iter(verdicts.values()))
+    return sep.join(label(part, text) for part, text in verdicts.items())
 
 
 def _by_snr(verdicts: dict[float, str]) -> str:
     """One verdict where every SNR agrees, else each verdict with the SNRs it holds at."""
-    if len(set(verdicts.values())) == 1:
-        return next(iter(verdicts.values()))
     grouped: dict[str, list[str]] = {}
     for snr, text in verdicts.items():
         grouped.setdefault(text, []).append(f"{snr:g}")
-    return ", ".join(f"{text} at {' / '.join(snrs)} dB" for text, snrs in grouped.items())
+    return unanimous({" / ".join(snrs): text for text, snrs in grouped.items()},
+                     lambda snrs, text: f"{text} at {snrs} dB", sep=", ")
 
 
 def _pairwise(run: str, base: str) -> Callable[[Comparison | None, Any, Any], tuple[str, str] | None]:
@@ -401,13 +408,11 @@ def claim_adaptation(c: Comparison | None, slim: Any, adapt: dict[str, Any] | No
         gains = [100 * (p["accuracy"] - p["accuracy_before"]) for p in points if p["target"] == target]
         psnr = [p["psnr"] - p["psnr_before"] for p in points if p["target"] == target]
         parts.append(f"{target}: accuracy {fmt(gains, 1)} %, PSNR {fmt(psnr, 2)} dB")
-        mean, half = interval(gains)
-        signs.append(0 if math.isnan(half) else 1 if mean - half > 0 else -1 if mean + half < 0 else 0)
+        signs.append(side(gains, 0.0))
     model = (adapt.get("config") or {}).get("model", "the model")
     per_target = {target: verdict([sign], n_seeds) for target, sign in zip(dict.fromkeys(p["target"] for p in points), signs)}
-    text = (next(iter(per_target.values())) if len(set(per_target.values())) == 1
-            else "; ".join(f"{target}: {v}" for target, v in per_target.items()))
-    return f"`{model}`, top layer, after − before adaptation: " + "; ".join(parts), text
+    return (f"`{model}`, top layer, after − before adaptation: " + "; ".join(parts),
+            unanimous(per_target, lambda target, text: f"{target}: {text}"))
 
 
 #: (method, the paper's claim in one sentence, what is measured here, the check).
@@ -592,7 +597,7 @@ def slim_figure(files: Files, options: dict[str, str]) -> Any:
     """Controllable slimmable receiver, a row per model (``models=`` a subset): PSNR and accuracy
     against the receiver's FLOPs (a share of the full receiver's) of the controller's pick per
     budget and preference (filled, joined in budget order), and of the best configuration within
-    each budget (hollow; files that predate its FLOPs leave it out)."""
+    each budget (hollow)."""
     import matplotlib.pyplot as plt
 
     slim = _one(files, "slim")
@@ -603,7 +608,7 @@ def slim_figure(files: Files, options: dict[str, str]) -> Any:
         points = [p for p in slim["points"] if p["model"] == model]
         for i, preference in enumerate(dict.fromkeys(p["preference"] for p in points)):
             mine = sorted((p for p in points if p["preference"] == preference), key=lambda p: p["budget"])
-            best = [p["best"] for p in mine if "flops" in p["best"]]
+            best = [p["best"] for p in mine]
             for ax, name, scale in ((left, "psnr", 1.0), (right, "accuracy", 100.0)):
                 ax.plot([p["flops"] for p in mine], [scale * p[name] for p in mine], marker="o", color=f"C{i}",
                         label=preference)
